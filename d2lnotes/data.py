@@ -1,0 +1,168 @@
+"""Fashion-MNIST, found offline when it is there and downloaded only when it is not.
+
+Where the files live (first match wins):
+
+1. the ``root`` argument;
+2. the ``D2LNOTES_DATA`` environment variable;
+3. a per-user cache folder (``$XDG_CACHE_HOME/d2lnotes`` or ``~/.cache/d2lnotes``).
+
+The layout under the root is torchvision's: ``<root>/FashionMNIST/raw/train-images-idx3-ubyte``
+and its three siblings. When they are missing we ask torchvision to download them; if that fails
+too (no network, a proxy, a typo in the path) we raise one :class:`DataNotFoundError` that says
+where we looked and how to fix it, instead of torchvision's long traceback.
+
+The images are small (47 MB as uint8 for all 60,000), so we keep them as one tensor and resize
+whole batches with ``F.interpolate`` in the DataLoader's ``collate_fn``. That gives the same
+``(batch, 1, resize, resize)`` float tensors in [0, 1] as d2l's ``load_data_fashion_mnist``, far
+faster than resizing image by image with PIL.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch.utils import data
+
+from .plot import show_images
+
+__all__ = [
+    "DataNotFoundError", "RAW_FILES", "TEXT_LABELS", "data_root", "fashion_mnist",
+    "fashion_mnist_tensors", "get_fashion_mnist_labels", "load_data_fashion_mnist", "show_images", "text_labels",
+]
+
+ENV_VAR = "D2LNOTES_DATA"
+RAW_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+TEXT_LABELS = (
+    "t-shirt", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)
+
+
+class DataNotFoundError(FileNotFoundError):
+    """Fashion-MNIST is neither on disk nor downloadable."""
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds (or will hold) ``FashionMNIST/raw``."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "d2lnotes"
+
+
+def _raw_folder(root: Path) -> Path:
+    return root / "FashionMNIST" / "raw"
+
+
+def _missing_files(root: Path) -> list[str]:
+    raw = _raw_folder(root)
+    return [name for name in RAW_FILES if not (raw / name).is_file()]
+
+
+def fashion_mnist(train: bool = True, root: str | os.PathLike | None = None,
+                  download: bool = True) -> torchvision.datasets.FashionMNIST:
+    """torchvision's Fashion-MNIST split, downloading only when the raw files are missing."""
+    root = data_root(root)
+    missing = _missing_files(root)
+    if missing:
+        if not download:
+            raise DataNotFoundError(_not_found_message(root, missing, "download=False"))
+        try:
+            torchvision.datasets.FashionMNIST(root, train=train, download=True)
+        except Exception as exc:  # network, permissions, disk: report them all the same way
+            reason = f"{type(exc).__name__}: {exc}".strip()
+            raise DataNotFoundError(_not_found_message(root, missing, reason)) from None
+    return torchvision.datasets.FashionMNIST(root, train=train, download=False)
+
+
+def _not_found_message(root: Path, missing: list[str], reason: str) -> str:
+    found = ("none of the four files is there" if len(missing) == len(RAW_FILES)
+             else f"missing {', '.join(missing)}")
+    return (
+        f"Fashion-MNIST not found under {_raw_folder(root)} (root {root}).\n"
+        f"  expected {', '.join(RAW_FILES)}: {found}\n"
+        f"  the download failed: {reason}\n"
+        f"Fix: point {ENV_VAR} (or the root= argument) at a folder that holds "
+        f"FashionMNIST/raw/ with those four files, or run once with network access so they "
+        f"can be downloaded there."
+    )
+
+
+def fashion_mnist_tensors(train: bool = True, size: int | None = None,
+                          root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as a ``(n, 1, 28, 28)`` uint8 tensor and labels as int64, first ``size`` of them.
+
+    The first ``size`` images are a fair subset: Fashion-MNIST's files are already shuffled,
+    and the tests check that every class appears in the small subsets the profiles use.
+    """
+    ds = fashion_mnist(train=train, root=root)
+    n = len(ds.data) if size is None else size
+    if not 0 < n <= len(ds.data):
+        split = "train" if train else "test"
+        raise ValueError(f"size must be in 1..{len(ds.data)} for the {split} split, got {size}")
+    return ds.data[:n].unsqueeze(1).contiguous(), ds.targets[:n].clone()
+
+
+def resize_batch(images: torch.Tensor, resize: int | None) -> torch.Tensor:
+    """uint8 ``(n, 1, 28, 28)`` -> float ``(n, 1, resize, resize)`` in [0, 1], bilinear like PIL."""
+    x = images.float().div_(255)
+    if resize is not None and resize != x.shape[-1]:
+        x = F.interpolate(x, size=(resize, resize), mode="bilinear", align_corners=False,
+                          antialias=resize < x.shape[-1])
+    return x
+
+
+class _Collate:
+    """Stack uint8 images and resize the whole batch at once (picklable for worker processes)."""
+
+    def __init__(self, resize: int | None):
+        self.resize = resize
+
+    def __call__(self, batch: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+        images = torch.stack([x for x, _ in batch])
+        labels = torch.stack([y for _, y in batch])
+        return resize_batch(images, self.resize), labels
+
+
+def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
+                            root: str | os.PathLike | None = None,
+                            train_size: int | None = None, test_size: int | None = None,
+                            num_workers: int = 0, seed: int | None = None,
+                            ) -> tuple[data.DataLoader, data.DataLoader]:
+    """d2l's loader: (train_iter, test_iter) yielding float images in [0, 1] and int64 labels.
+
+    Called as the seed calls it, ``load_data_fashion_mnist(256, resize=224)``, it uses all
+    60,000/10,000 images. ``train_size``/``test_size`` take the first n of each split (the
+    profiles use this); ``seed`` fixes the shuffling order.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    if resize is not None and resize < 1:
+        raise ValueError(f"resize must be a positive number of pixels, got {resize}")
+    x_train, y_train = fashion_mnist_tensors(True, train_size, root)
+    x_test, y_test = fashion_mnist_tensors(False, test_size, root)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    collate = _Collate(resize)
+    train_iter = data.DataLoader(data.TensorDataset(x_train, y_train), batch_size, shuffle=True,
+                                 num_workers=num_workers, collate_fn=collate, generator=generator)
+    test_iter = data.DataLoader(data.TensorDataset(x_test, y_test), batch_size, shuffle=False,
+                                num_workers=num_workers, collate_fn=collate)
+    return train_iter, test_iter
+
+
+def get_fashion_mnist_labels(labels) -> list[str]:
+    """Class indices -> names, as d2l's ``get_fashion_mnist_labels``."""
+    return [TEXT_LABELS[int(i)] for i in labels]
+
+
+text_labels = get_fashion_mnist_labels  # the name d2l's text uses
