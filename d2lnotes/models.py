@@ -68,6 +68,49 @@ def resnet18(in_channels: int = 1, num_classes: int = 10) -> nn.Sequential:
                          nn.Linear(512, num_classes))
 
 
+def lenet(batch_norm: bool = True, bn_layer=None) -> nn.Sequential:
+    """d2l's LeNet with batch normalization after every conv and linear layer but the last.
+
+    ``batch_norm=False`` gives the same network without those layers, so the two differ in BN
+    alone. ``bn_layer(num_features, num_dims)`` swaps in another implementation, e.g.
+    ``d2lnotes.bn.BatchNorm``; the default is PyTorch's ``nn.BatchNorm1d``/``nn.BatchNorm2d``.
+    Inputs are 1x28x28.
+    """
+    def norm(num_features, num_dims):
+        if not batch_norm:
+            return nn.Identity()
+        if bn_layer is not None:
+            return bn_layer(num_features, num_dims)
+        return nn.BatchNorm2d(num_features) if num_dims == 4 else nn.BatchNorm1d(num_features)
+
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5), norm(6, 4), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5), norm(16, 4), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2), nn.Flatten(),
+        nn.Linear(16 * 4 * 4, 120), norm(120, 2), nn.Sigmoid(),
+        nn.Linear(120, 84), norm(84, 2), nn.Sigmoid(),
+        nn.Linear(84, 10))
+
+
+def mlp(depth: int, width: int = 256, batch_norm: bool = False,
+        activation: type[nn.Module] = nn.Sigmoid) -> nn.Sequential:
+    """An MLP on flattened 28x28 images with ``depth`` hidden layers, BN before each activation.
+
+    Used for the seed's Q4 (does BN help an MLP, and more so when it is deep?).
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    layers: list[nn.Module] = [nn.Flatten()]
+    n_in = 28 * 28
+    for _ in range(depth):
+        layers += [nn.Linear(n_in, width), nn.BatchNorm1d(width) if batch_norm else nn.Identity(),
+                   activation()]
+        n_in = width
+    layers.append(nn.Linear(n_in, 10))
+    return nn.Sequential(*layers)
+
+
 STAGE_NAMES = ("b1 (stem)", "b2", "b3", "b4", "b5", "global avg pool", "flatten", "linear")
 
 

@@ -132,3 +132,54 @@ def glue(name: str, value, display: bool = False) -> None:
     if hasattr(value, "item"):  # numpy/torch scalars: their repr would not format as a number
         value = value.item()
     _glue(name, value, display=display)
+
+
+def draw_bn_axes(batch: int = 4, features: int = 6, channels: int = 4, side: int = 3) -> Figure:
+    """Which values share one mean and variance: a feature (FC) or a channel (conv).
+
+    Left: a (batch, features) output; one column, one feature over the batch, is normalised
+    together. Right: a (batch, channels, height, width) output drawn as a grid of small HxW
+    maps; one channel over the whole batch and every position, N*H*W values, is normalised
+    together.
+    """
+    from matplotlib.patches import Rectangle
+
+    fig, (ax_fc, ax_cv) = plt.subplots(1, 2, figsize=(11, 4.2),
+                                       gridspec_kw={"width_ratios": [1, 1.9]})
+    hi, lo = "#f6b26b", "#eeeeee"
+    for n in range(batch):
+        for d in range(features):
+            ax_fc.add_patch(Rectangle((d, batch - 1 - n), 0.92, 0.92,
+                                      facecolor=hi if d == 2 else lo, edgecolor="grey"))
+    ax_fc.set_xlim(-0.6, features + 0.2)
+    ax_fc.set_ylim(-1.2, batch + 0.6)
+    ax_fc.text(features / 2, batch + 0.3, "features  ->", ha="center", fontsize=10)
+    ax_fc.text(-0.3, batch / 2, "batch  ->", rotation=-90, va="center", ha="center",
+               fontsize=10)
+    ax_fc.set_title("Fully connected: (batch, features)\none mean and variance per feature",
+                    fontsize=11)
+    ax_fc.text(2.46, -0.7, f"{batch} values", ha="center", fontsize=9, color="#b45f06")
+    cell = side + 1.2
+    for n in range(batch):
+        for c in range(channels):
+            x0, y0 = c * cell, (batch - 1 - n) * cell
+            for i in range(side):
+                for j in range(side):
+                    ax_cv.add_patch(Rectangle((x0 + j, y0 + i), 0.92, 0.92,
+                                              facecolor=hi if c == 1 else lo, edgecolor="grey",
+                                              linewidth=0.6))
+    ax_cv.set_xlim(-1.5, channels * cell)
+    ax_cv.set_ylim(-2.0, batch * cell + 1.2)
+    ax_cv.text(channels * cell / 2, batch * cell + 0.3, "channels  ->", ha="center", fontsize=10)
+    ax_cv.text(-0.9, batch * cell / 2, "batch  ->", rotation=-90, va="center", ha="center",
+               fontsize=10)
+    ax_cv.set_title("Convolutional: (batch, channels, height, width)\n"
+                    "one mean and variance per channel, over batch, height and width",
+                    fontsize=11)
+    ax_cv.text(cell + side / 2, -1.2, f"{batch} x {side} x {side} = {batch * side * side} values",
+               ha="center", fontsize=9, color="#b45f06")
+    for ax in (ax_fc, ax_cv):
+        ax.set_aspect("equal")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -31,6 +31,10 @@ class Profile:
     epochs: int
     batch_size: int
     lr: float
+    # Experiments with small models (LeNet, MLPs on 28x28 images) cost far less per image, so
+    # they get more data and epochs than the ResNet runs of the same profile.
+    small_train_size: int
+    small_epochs: int
 
     def describe(self, device: str | torch.device | None = None) -> str:
         """One line saying what actually runs, next to what the seed runs."""
@@ -51,11 +55,11 @@ def _plural(n: int, word: str) -> str:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", resize=28, train_size=1_024, test_size=512, epochs=1,
-                     batch_size=128, lr=0.05),
+                     batch_size=128, lr=0.05, small_train_size=2_048, small_epochs=3),
     "quick": Profile("quick", resize=28, train_size=6_000, test_size=1_000, epochs=2,
-                     batch_size=128, lr=0.05),
+                     batch_size=128, lr=0.05, small_train_size=12_000, small_epochs=8),
     "full": Profile("full", resize=224, train_size=60_000, test_size=10_000, epochs=10,
-                    batch_size=256, lr=0.05),
+                    batch_size=256, lr=0.05, small_train_size=60_000, small_epochs=10),
 }
 VALID_NAMES = ("auto", *PROFILES)
 

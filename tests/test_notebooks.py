@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from d2lnotes import models
+from d2lnotes import bn, models
 from d2lnotes.settings import PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,18 +76,23 @@ def _definitions(code: str) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("name", ["Residual", "resnet_block"])
-def test_notebook_code_is_the_package_code(name):
-    nb = ROOT / "notebooks" / "resnet" / "resnet18.ipynb"
+@pytest.mark.parametrize("notebook, module, name", [
+    ("resnet/resnet18.ipynb", models, "Residual"),
+    ("resnet/resnet18.ipynb", models, "resnet_block"),
+    ("bn/bn_scratch.ipynb", bn, "batch_norm"),
+    ("bn/bn_scratch.ipynb", bn, "BatchNorm"),
+])
+def test_notebook_code_is_the_package_code(notebook, module, name):
+    nb = ROOT / "notebooks" / notebook
     written = {}
     for cell in cells(nb):
         try:
             written.update(_definitions(source(cell)))
         except SyntaxError:  # cells with IPython magics are not plain Python
             continue
-    package = _definitions(inspect.getsource(getattr(models, name)))
+    package = _definitions(inspect.getsource(getattr(module, name)))
     assert name in written, f"{name} is not written out in {nb.name}"
-    assert written[name] == package[name], f"{name}: notebook and d2lnotes.models differ"
+    assert written[name] == package[name], f"{name}: {nb.name} and {module.__name__} differ"
 
 
 def test_intro_profile_table_matches_the_settings():
