@@ -122,6 +122,27 @@ def resize_batch(images: torch.Tensor, resize: int | None) -> torch.Tensor:
     return x
 
 
+class _Shuffle(data.Sampler):
+    """A new random order every epoch, drawn exactly as :class:`DeviceLoader` draws it.
+
+    So that, for the same seed, the DataLoader path and the fast path visit the same batches
+    (on the CPU) and give the same training history.
+    """
+
+    def __init__(self, n: int, seed: int | None):
+        self.n = n
+        self.generator = torch.Generator()
+        if seed is None:  # follow torch.manual_seed, like a DataLoader without a generator
+            seed = int(torch.randint(2**62, (1,)).item())
+        self.generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        yield from torch.randperm(self.n, generator=self.generator).tolist()
+
+
 class _Collate:
     """Stack uint8 images and resize the whole batch at once (picklable for worker processes)."""
 
@@ -156,10 +177,10 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
     if device is not None:
         return (DeviceLoader(x_train, y_train, batch_size, resize, True, device, seed),
                 DeviceLoader(x_test, y_test, batch_size, resize, False, device, seed))
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
     collate = _Collate(resize)
-    train_iter = data.DataLoader(data.TensorDataset(x_train, y_train), batch_size, shuffle=True,
-                                 num_workers=num_workers, collate_fn=collate, generator=generator)
+    sampler = _Shuffle(len(y_train), seed)
+    train_iter = data.DataLoader(data.TensorDataset(x_train, y_train), batch_size,
+                                 sampler=sampler, num_workers=num_workers, collate_fn=collate)
     test_iter = data.DataLoader(data.TensorDataset(x_test, y_test), batch_size, shuffle=False,
                                 num_workers=num_workers, collate_fn=collate)
     return train_iter, test_iter

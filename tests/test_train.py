@@ -154,3 +154,16 @@ def test_mlp():
     assert net(torch.rand(4, 1, 28, 28)).shape == (4, 10)
     with pytest.raises(ValueError):
         models.mlp(0)
+
+
+def test_fast_and_dataloader_paths_give_the_same_history(fmnist_root):
+    """Same seed, CPU, float32: the device-resident path changes speed, not results."""
+    histories = []
+    for device in ("cpu", None):
+        train_iter, test_iter = data.load_data_fashion_mnist(
+            64, resize=32, train_size=320, test_size=128, device=device, seed=3)
+        torch.manual_seed(0)
+        histories.append(train.train_ch6(models.resnet18(), train_iter, test_iter, 2, 0.05,
+                                         "cpu", verbose=False, amp=False))
+    fast, loader = (h.drop(columns="seconds") for h in histories)
+    pd.testing.assert_frame_equal(fast, loader, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,93 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from d2lnotes import cli, train
+
+SMALL = ["--profile", "smoke", "--train-size", "256", "--test-size", "128", "--epochs", "1",
+         "--no-progress"]
+REQUIRED_SETTINGS = {"profile", "epochs", "lr", "batch_size", "resize", "train_size",
+                     "test_size", "seed", "amp", "device"}
+
+
+def test_train_writes_a_valid_record(fmnist_root, tmp_path, capsys):
+    assert cli.main(["train", *SMALL, "--out", str(tmp_path)]) == cli.EXIT_OK
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert REQUIRED_SETTINGS <= set(record["settings"])
+    assert record["settings"]["train_size"] == 256 and record["settings"]["profile"] == "smoke"
+    assert record["status"] == "completed" and record["finished"] >= record["started"]
+    assert set(record["versions"]) >= {"python", "torch", "torchvision", "cuda"}
+    assert record["device_name"]
+    [row] = record["history"]
+    assert set(train.HISTORY_COLUMNS) <= set(row)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("completed: train loss") and "images/s" in last
+
+
+def test_module_entry_point(fmnist_root, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "d2lnotes", "train", *SMALL, "--out",
+                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "record.json").is_file()
+
+
+@pytest.mark.parametrize("flag, value", [("--lr", "-1"), ("--lr", "nan"), ("--epochs", "0"),
+                                         ("--batch-size", "x"), ("--profile", "huge")])
+def test_bad_flags_are_rejected_without_traceback(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and "Traceback" not in err
+
+
+def test_flags_override_the_profile():
+    args = cli.build_parser().parse_args(["train", "--profile", "quick", "--epochs", "7",
+                                          "--resize", "64", "--device", "cpu"])
+    settings = cli.resolve_settings(args)
+    assert settings["epochs"] == 7 and settings["resize"] == 64
+    assert settings["train_size"] == 6_000 and settings["profile"] == "quick"
+    assert settings["amp"] == "off" and settings["device"] == "cpu"
+
+
+def test_unavailable_cuda_and_sizes_are_clear_errors(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(["train", "--device", "cuda", "--out", str(tmp_path)]) == cli.EXIT_ERROR
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert cli.main(["train", "--train-size", "70000", "--out", str(tmp_path)]) == 1
+    assert "at most 60000" in capsys.readouterr().err
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main(["train", *SMALL, "--out", str(blocker / "run")]) == cli.EXIT_ERROR
+    assert "error:" in capsys.readouterr().err
+
+
+class _Exploding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, X):
+        return self.fc(X) * float("nan")
+
+
+def test_divergence_names_epoch_and_lr():
+    batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+    with pytest.raises(FloatingPointError, match="epoch 0 with lr 0.5"):
+        train.train_ch6(_Exploding(), batches, batches, 2, 0.5, "cpu", verbose=False)
+
+
+def test_record_round_trip(tmp_path):
+    record = {"settings": {"profile": "smoke"}, "status": "completed",
+              "history": [dict(zip(train.HISTORY_COLUMNS, [0, 1.0, 2.0, 0.5, 0.4, 3.0]))]}
+    train.save_record(record, tmp_path / "sub" / "record.json")
+    loaded, history = train.load_record(tmp_path / "sub" / "record.json")
+    assert loaded == record and list(history.columns) == train.HISTORY_COLUMNS
+    assert not (tmp_path / "sub" / "record.json.tmp").exists()
