@@ -47,7 +47,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # before d2l is imported: its Animator must not open windows
 import torch  # noqa: E402
-import torchvision  # noqa: E402
 from torch.utils import data  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 

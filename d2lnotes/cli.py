@@ -11,11 +11,12 @@ import datetime as dt
 import math
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from . import data, models, train
-from .settings import PROFILES, VALID_NAMES, get_profile
+from .settings import VALID_NAMES, get_profile
 
 EXIT_OK, EXIT_ERROR, EXIT_DIVERGED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
@@ -89,7 +90,7 @@ def resolve_settings(args: argparse.Namespace) -> dict:
 def run_train(args: argparse.Namespace) -> int:
     settings = resolve_settings(args)
     device = torch.device(settings["device"])
-    out = __import__("pathlib").Path(args.out)
+    out = Path(args.out)
     record = {"settings": settings, "history": [], "device_name": train.device_name(device),
               "versions": train.versions(), "started": _now(), "finished": None,
               "status": "running"}
@@ -110,12 +111,11 @@ def run_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     status, code = "completed", EXIT_OK
     try:
-        history = train.train_ch6(net, train_iter, test_iter, settings["epochs"],
-                                  settings["lr"], device, verbose=False,
-                                  amp={"off": False}.get(settings["amp"], True),
-                                  compile=settings["compile"],
-                                  progress=not args.no_progress, on_epoch_end=_both(
-                                      checkpoint, _print_epoch))
+        train.train_ch6(net, train_iter, test_iter, settings["epochs"],
+                        settings["lr"], device, verbose=False,
+                        amp={"off": False}.get(settings["amp"], True),
+                        compile=settings["compile"], progress=not args.no_progress,
+                        on_epoch_end=_both(checkpoint, _print_epoch))
     except FloatingPointError as err:
         status, code = "diverged", EXIT_DIVERGED
         print(f"error: {err}", file=sys.stderr)
@@ -161,5 +161,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
 
-
-assert set(PROFILES) <= set(VALID_NAMES)
