@@ -18,6 +18,8 @@ faster than resizing image by image with PIL.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from torch.utils import data
 from .plot import show_images
 
 __all__ = [
-    "DataNotFoundError", "DeviceLoader", "RAW_FILES", "TEXT_LABELS", "data_root", "fashion_mnist",
+    "Augment", "DataCorruptError", "DataNotFoundError", "DeviceLoader", "RAW_FILES", "TEXT_LABELS", "data_root", "fashion_mnist",
     "fashion_mnist_tensors", "get_fashion_mnist_labels", "load_data_fashion_mnist", "show_images", "text_labels",
 ]
 
@@ -48,6 +50,20 @@ TEXT_LABELS = (
 
 class DataNotFoundError(FileNotFoundError):
     """Fashion-MNIST is neither on disk nor downloadable."""
+
+
+class DataCorruptError(ValueError):
+    """A Fashion-MNIST file is there but is not the official file (size or magic number)."""
+
+
+# (size in bytes, IDX magic number) of the official files: a 16-byte header + 28x28 bytes per
+# image, an 8-byte header + 1 byte per label.
+RAW_FORMAT = {
+    "train-images-idx3-ubyte": (16 + 60_000 * 784, 2051),
+    "train-labels-idx1-ubyte": (8 + 60_000, 2049),
+    "t10k-images-idx3-ubyte": (16 + 10_000 * 784, 2051),
+    "t10k-labels-idx1-ubyte": (8 + 10_000, 2049),
+}
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -82,7 +98,27 @@ def fashion_mnist(train: bool = True, root: str | os.PathLike | None = None,
         except Exception as exc:  # network, permissions, disk: report them all the same way
             reason = f"{type(exc).__name__}: {exc}".strip()
             raise DataNotFoundError(_not_found_message(root, missing, reason)) from None
+    _check_files(root)
     return torchvision.datasets.FashionMNIST(root, train=train, download=False)
+
+
+def _check_files(root: Path) -> None:
+    """Refuse files of the wrong size or magic number, naming the file; never delete them."""
+    raw = _raw_folder(root)
+    for name, (size, magic) in RAW_FORMAT.items():
+        path = raw / name
+        actual = path.stat().st_size
+        with open(path, "rb") as f:
+            found = int.from_bytes(f.read(4), "big")
+        problem = (f"it has {actual:,} bytes, the official file has {size:,}" if actual != size
+                   else f"its magic number is {found}, the official file's is {magic}"
+                   if found != magic else None)
+        if problem:
+            raise DataCorruptError(
+                f"Fashion-MNIST file {path} is damaged or not the official file: {problem} "
+                f"(a partial download or copy?). Re-fetch it: move this file away (d2lnotes "
+                f"never deletes your files) and run again with network access, which downloads "
+                f"it to {raw}, or copy the official {name} there.")
 
 
 def _not_found_message(root: Path, missing: list[str], reason: str) -> str:
@@ -210,6 +246,10 @@ class DeviceLoader:
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
 
+    def batch_shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of the first and (if smaller) the last batch, without loading any."""
+        return batch_shapes(len(self.labels), self.batch_size, self.images.shape[1:], self.resize)
+
     def __iter__(self):
         n = len(self.labels)
         order = (torch.randperm(n, device=self.device, generator=self.generator) if self.shuffle
@@ -219,9 +259,123 @@ class DeviceLoader:
             yield resize_batch(self.images[idx], self.resize), self.labels[idx]
 
 
+def batch_shapes(n: int, batch_size: int, image_shape, resize: int | None,
+                 drop_last: bool = False) -> list[tuple[int, ...]]:
+    """Shapes of the first and, if it is smaller, the last batch of ``n`` images."""
+    c, h, w = image_shape
+    if resize is not None:
+        h = w = resize
+    shapes = [(min(batch_size, n), c, h, w)]
+    if n % batch_size and n > batch_size and not drop_last:
+        shapes.append((n % batch_size, c, h, w))
+    return shapes
+
+
+def loader_batch_shapes(data_iter) -> list[tuple[int, ...]]:
+    """Batch shapes of one of our loaders (DeviceLoader, or a DataLoader from
+    :func:`load_data_fashion_mnist`); an empty list for anything else."""
+    if isinstance(data_iter, DeviceLoader):
+        return data_iter.batch_shapes()
+    if (isinstance(data_iter, data.DataLoader) and isinstance(data_iter.collate_fn, _Collate)
+            and isinstance(data_iter.dataset, data.TensorDataset) and data_iter.batch_size):
+        images = data_iter.dataset.tensors[0]
+        return batch_shapes(len(images), data_iter.batch_size, images.shape[1:],
+                            data_iter.collate_fn.resize, data_iter.drop_last)
+    return []
+
+
 def get_fashion_mnist_labels(labels) -> list[str]:
     """Class indices -> names, as d2l's ``get_fashion_mnist_labels``."""
     return [TEXT_LABELS[int(i)] for i in labels]
 
 
 text_labels = get_fashion_mnist_labels  # the name d2l's text uses
+
+
+@dataclasses.dataclass(frozen=True)
+class Augment:
+    """Per-sample random crop (with zero padding), horizontal flip and random erasing.
+
+    Applied to whole batches on the device, after resizing, so it costs a few tensor ops per
+    batch instead of per-image Python. Every sample gets its own crop offset, its own coin for
+    the flip and its own erased rectangle; labels are untouched (the batch keeps its order).
+    The crop padding is given in pixels of the original 28x28 image and scaled with the
+    resize, so ``crop=4`` means 4 px at 28 and 32 px at 224: the same shift relative to the
+    garment at every resolution.
+
+    ``generator`` makes the draws reproducible; it must live on the batch's device.
+    """
+
+    crop: int = 0
+    flip: bool = False
+    erase: float = 0.0
+
+    def __post_init__(self):
+        if not (isinstance(self.crop, int) and self.crop >= 0):
+            raise ValueError(f"crop padding must be a whole number of pixels >= 0, got {self.crop!r}")
+        if not 0.0 <= self.erase <= 1.0:
+            raise ValueError(f"erase is a probability in [0, 1], got {self.erase!r}")
+
+    def __bool__(self) -> bool:
+        return bool(self.crop or self.flip or self.erase)
+
+    def __call__(self, X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if X.dim() != 4:
+            raise ValueError(f"Augment expects a batch of shape (n, c, h, w), got {tuple(X.shape)}")
+        if self.crop:
+            X = random_crop(X, max(1, round(self.crop * X.shape[-1] / 28)), generator)
+        if self.flip:
+            X = random_flip(X, generator)
+        if self.erase:
+            X = random_erasing(X, self.erase, generator)
+        return X
+
+
+def random_crop(X: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pad every image by ``padding`` zeros and cut a random window of the original size.
+
+    One gather for the whole batch: row and column indices are offset per sample.
+    """
+    n, c, h, w = X.shape
+    padded = F.pad(X, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (n, 1), device=X.device, generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n, 1), device=X.device, generator=generator)
+    rows = (dy + torch.arange(h, device=X.device))[:, None, :, None]  # (n, 1, h, 1)
+    cols = (dx + torch.arange(w, device=X.device))[:, None, None, :]  # (n, 1, 1, w)
+    batch = torch.arange(n, device=X.device)[:, None, None, None]
+    channel = torch.arange(c, device=X.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
+def random_flip(X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2."""
+    coin = torch.rand(len(X), device=X.device, generator=generator) < 0.5
+    return torch.where(coin[:, None, None, None], X.flip(-1), X)
+
+
+def random_erasing(X: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None, *,
+                   scale: tuple[float, float] = (0.02, 0.33),
+                   ratio: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
+    """Random erasing (Zhong et al., 2020): with probability ``p`` replace a random rectangle
+    of each image with uniform noise.
+
+    The rectangle covers a fraction of the image drawn from ``scale``, with aspect ratio drawn
+    log-uniformly from ``ratio``; it is clipped to fit. The network must then recognise a
+    garment from its parts, which is what a model that has memorised whole images cannot do.
+    """
+    n, c, h, w = X.shape
+    dev = X.device
+    rand = lambda *shape: torch.rand(*shape, device=dev, generator=generator)  # noqa: E731
+    area = (scale[0] + (scale[1] - scale[0]) * rand(n)) * h * w
+    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * rand(n)
+    eh = (area * log_r.exp()).sqrt().round().clamp(1, h).long()
+    ew = (area / log_r.exp()).sqrt().round().clamp(1, w).long()
+    top = (rand(n) * (h - eh + 1)).floor().long()
+    left = (rand(n) * (w - ew + 1)).floor().long()
+    r = torch.arange(h, device=dev)[None, :, None]
+    q = torch.arange(w, device=dev)[None, None, :]
+    box = ((r >= top[:, None, None]) & (r < (top + eh)[:, None, None])
+           & (q >= left[:, None, None]) & (q < (left + ew)[:, None, None]))
+    box &= (rand(n) < p)[:, None, None]
+    noise = rand(n, c, h, w).to(X.dtype)
+    return torch.where(box[:, None], noise, X)

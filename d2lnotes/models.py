@@ -157,3 +157,59 @@ def torchvision_resnet18(in_channels: int = 1, num_classes: int = 10) -> nn.Modu
     net = torchvision.models.resnet18(weights=None, num_classes=num_classes)
     net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     return net
+
+
+def check_input(net: nn.Module, shape: tuple[int, ...]) -> None:
+    """Raise a clear ``ValueError`` if ``net`` cannot train on a batch of ``shape``.
+
+    Runs a copy of the network on PyTorch's "meta" device: shapes are propagated, nothing is
+    computed or allocated, so it takes milliseconds even for ResNet-18. It catches, before any
+    training starts, the three shape mistakes a learner makes: images with the wrong number of
+    channels, images too small (or of a size the network's fixed layers cannot take), and a
+    batch that leaves batch normalization one value per channel.
+    """
+    shape = tuple(int(s) for s in shape)
+    first = next((m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    if isinstance(first, nn.Conv2d) and len(shape) == 4 and shape[1] != first.in_channels:
+        raise ValueError(
+            f"the network's first convolution expects {first.in_channels} input channel(s), "
+            f"but the images have {shape[1]} (batch shape {shape}); Fashion-MNIST is greyscale, "
+            f"1 channel: build the network with in_channels={shape[1]} or convert the images")
+    import copy
+
+    with torch.no_grad():
+        meta = copy.deepcopy(net).to("meta").train()
+        try:
+            meta(torch.empty(shape, device="meta"))
+            return
+        except (RuntimeError, ValueError) as err:
+            message = str(err).strip().splitlines()[0]
+            if "value per channel" in message:
+                raise ValueError(
+                    f"batch normalization in training mode needs more than one value per "
+                    f"channel, but a batch of shape {shape} leaves one value per channel at "
+                    f"some layer ({message}). The cause is the batch size: a batch of "
+                    f"{shape[0]} example(s) (often the last, smaller batch of an epoch: the "
+                    f"number of training images modulo the batch size) at a layer whose maps "
+                    f"are 1x1. Use a batch size that leaves no remainder of 1, or drop the last "
+                    f"batch") from None
+            if len(shape) != 4:
+                raise ValueError(f"the network cannot take a batch of shape {shape}: "
+                                 f"{message}") from None
+            sizes = _valid_sizes(meta.eval(), shape[1])
+            hint = ("no size from 1 to 256 works" if not sizes else
+                    f"it only accepts {sizes[0]}x{sizes[0]} images" if len(sizes) == 1 else
+                    f"the smallest size it accepts is {sizes[0]}x{sizes[0]}")
+            raise ValueError(f"the network cannot take {shape[2]}x{shape[3]} images ({message}); "
+                             f"{hint}: change the resize") from None
+
+
+def _valid_sizes(meta: nn.Module, channels: int, largest: int = 256) -> list[int]:
+    ok = []
+    for size in range(1, largest + 1):
+        try:
+            meta(torch.empty((2, channels, size, size), device="meta"))
+            ok.append(size)
+        except (RuntimeError, ValueError):
+            pass
+    return ok

@@ -167,3 +167,12 @@ def test_fast_and_dataloader_paths_give_the_same_history(fmnist_root):
                                          "cpu", verbose=False, amp=False))
     fast, loader = (h.drop(columns="seconds") for h in histories)
     pd.testing.assert_frame_equal(fast, loader, rtol=1e-4, atol=1e-5)
+
+
+def test_amp_auto_picks_bf16_only_on_cpus_with_native_bf16(monkeypatch):
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
+    assert train.amp_dtype("cpu") == torch.bfloat16
+    assert train.amp_dtype("cpu", False) is None
+    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
+    assert train.amp_dtype("cpu") is None
+    assert train.amp_dtype("cpu", True) == torch.bfloat16
