@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import math
+import os
 import signal
 import sys
 import time
@@ -116,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision (default: on for CUDA, and on CPUs with native bf16)")
     t.add_argument("--compile", action="store_true", help="use torch.compile")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun on GPUs: synchronise BN statistics across processes")
     t.add_argument("--data", default=None, help="data root (default: $D2LNOTES_DATA or cache)")
     t.add_argument("--out", default=None, help="folder for record.json and the checkpoints "
                    "(default: runs/RECIPE-PROFILE-DATE-TIME)")
@@ -237,6 +240,7 @@ class _StopFlag:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    rank, world = train.distributed()
     if args.resume:
         if args.out is None:
             raise ValueError("--resume needs --out DIR, the folder of the run to continue")
@@ -245,32 +249,57 @@ def run_train(args: argparse.Namespace) -> int:
         record.setdefault("resumed", []).append(_now())
     else:
         settings = resolve_settings(args)
+        settings.update(world_size=world, global_batch_size=settings["batch_size"],
+                        sync_bn=bool(args.sync_bn))
         out = Path(args.out) if args.out else Path("runs") / (
             f"{settings['recipe']}-{settings['profile']}-"
             + dt.datetime.now().strftime("%Y%m%d-%H%M%S"))
+        out = _from_rank0(out)  # one folder for all processes
         if (out / "record.json").exists() or train.list_checkpoints(out):
             raise ValueError(f"{out} already holds a run: continue it with --out {out} "
                              f"--resume, or choose another --out")
         record = {"settings": settings, "history": [], "started": _now()}
+    if settings.get("world_size", 1) != world:
+        raise ValueError(f"the run in {out} used {settings.get('world_size', 1)} process(es); "
+                         f"resume it with the same number (now {world})")
     device = torch.device(settings["device"])
+    if world > 1:
+        device = _rank_device(device)
+        if settings["batch_size"] % world:
+            raise ValueError(f"--batch-size {settings['batch_size']} is the global batch: it "
+                             f"must split evenly among the {world} processes")
+    if settings.get("sync_bn") and (world == 1 or device.type != "cuda"):
+        raise ValueError("--sync-bn synchronises BN statistics across GPUs under torchrun; "
+                         f"here there {'is one process' if world == 1 else 'are no GPUs'}")
     record.update(device_name=train.device_name(device), versions=train.versions(),
                   finished=None, status="running")
-    print(f"profile {settings['profile']} on {device} ({record['device_name']}): "
-          + ", ".join(f"{k} {v}" for k, v in settings.items() if k not in ("profile", "device")))
+    say = print if rank == 0 else (lambda *a, **k: None)
+    say(f"profile {settings['profile']} on {device} ({record['device_name']}"
+        + (f", {world} processes" if world > 1 else "") + "): "
+        + ", ".join(f"{k} {v}" for k, v in settings.items()
+                     if k not in ("profile", "device", "recipe_settings")))
     train_iter, test_iter = data.load_data_fashion_mnist(
         settings["batch_size"], resize=settings["resize"], root=args.data,
         train_size=settings["train_size"], test_size=settings["test_size"], device=device,
-        seed=settings["seed"])
+        seed=settings["seed"], rank=rank, world_size=world)
     torch.manual_seed(settings["seed"])
     net = models.resnet18()
     for shape in data.loader_batch_shapes(train_iter):  # before anything is written
         models.check_input(net, shape)
-    try:
-        train.save_record(record, out / "record.json")
-    except OSError as err:
-        raise OSError(f"cannot write the run's folder {out}: {err.strerror or err}") from None
+    if settings.get("sync_bn"):
+        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    _barrier()  # every process has checked the folder before process 0 writes to it
+    problem = None
+    if rank == 0:
+        try:
+            train.save_record(record, out / "record.json")
+        except OSError as err:
+            problem = f"cannot write the run's folder {out}: {err.strerror or err}"
+    problem = _from_rank0(problem)
+    if problem:
+        raise OSError(problem)
 
-    def checkpoint(history):
+    def checkpoint(history):  # called on process 0 only
         record["history"] = history.to_dict("records")
         train.save_record(record, out / "record.json")
 
@@ -286,19 +315,29 @@ def run_train(args: argparse.Namespace) -> int:
                 recipe=recipe_from_settings(settings), checkpoint_dir=out, resume=args.resume,
                 should_stop=stop, on_epoch_end=_both(checkpoint, _print_epoch))
             record["history"] = history.to_dict("records")
+        except RuntimeError as err:
+            if world == 1 or isinstance(err, train.CheckpointError):
+                raise
+            print(f"error: process {rank} lost contact with the other processes of this "
+                  f"torchrun job (did one of them die? torchrun reports which): "
+                  f"{str(err).splitlines()[0] if str(err) else type(err).__name__}",
+                  file=sys.stderr)
+            return EXIT_ERROR
         except FloatingPointError as err:
             status, code = "diverged", EXIT_DIVERGED
             last = train.list_checkpoints(out)
-            print(f"error: {err}\nthe last good state is {last[-1] if last else 'lost'}",
+            say(f"error: {err}\nthe last good state is {last[-1] if last else 'lost'}",
                   file=sys.stderr)
         except KeyboardInterrupt as err:  # TrainingInterrupted, or a second Ctrl-C mid-step
             status, code = "interrupted", EXIT_INTERRUPTED
             last = train.list_checkpoints(out)
             where = str(err) if isinstance(err, train.TrainingInterrupted) else "interrupted"
             done = len(record["history"])
-            print(f"\n{where}; the checkpoint {last[-1] if last else '(none)'} holds "
+            say(f"\n{where}; the checkpoint {last[-1] if last else '(none)'} holds "
                   f"{done} complete epoch(s).\n{resume_hint}", file=sys.stderr)
     seconds = time.perf_counter() - start
+    if rank != 0:  # process 0 keeps the record and speaks for all
+        return code
     record.update(status=status, finished=_now(),
                   seconds=record.get("seconds", 0.0) + seconds)
     train.save_record(record, out / "record.json")
@@ -310,6 +349,45 @@ def run_train(args: argparse.Namespace) -> int:
               f" | {record['seconds']:.1f} s, {images / record['seconds']:,.0f} images/s"
               f" | record: {out / 'record.json'}")
     return code
+
+
+def _from_rank0(value):
+    """``value`` as process 0 has it (all processes must agree on folders and outcomes)."""
+    if train.distributed()[1] == 1:
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _barrier() -> None:
+    if train.distributed()[1] > 1:
+        torch.distributed.barrier()
+
+
+def _rank_device(device: torch.device) -> torch.device:
+    """Under torchrun each process drives its own GPU (LOCAL_RANK), or shares the CPU."""
+    if device.type == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def init_distributed(device_flag: str | None) -> tuple[int, int]:
+    """Join the torchrun job this process belongs to, if any: NCCL on GPUs, gloo on CPUs.
+
+    torchrun sets RANK, WORLD_SIZE and LOCAL_RANK. A timeout bounds every collective, so a
+    job whose peer died ends with an error instead of hanging.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1 or torch.distributed.is_initialized():
+        return train.distributed()
+    local = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
+    cuda = torch.cuda.is_available() and not (device_flag or "").startswith("cpu")
+    if cuda:
+        torch.cuda.set_device(local)
+    timeout = dt.timedelta(seconds=float(os.environ.get("D2LNOTES_DIST_TIMEOUT", "300")))
+    torch.distributed.init_process_group("nccl" if cuda else "gloo", timeout=timeout)
+    return train.distributed()
 
 
 def _both(*fns):
@@ -333,8 +411,12 @@ def _now() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        init_distributed(args.device)
         return run_train(args)
     except (ValueError, OSError, train.CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if "WORLD_SIZE" in os.environ and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 

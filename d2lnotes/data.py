@@ -195,14 +195,16 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
                             root: str | os.PathLike | None = None,
                             train_size: int | None = None, test_size: int | None = None,
                             num_workers: int = 0, seed: int | None = None,
-                            device: str | torch.device | None = None):
+                            device: str | torch.device | None = None,
+                            rank: int = 0, world_size: int = 1):
     """d2l's loader: (train_iter, test_iter) yielding float images in [0, 1] and int64 labels.
 
     Called as the seed calls it, ``load_data_fashion_mnist(256, resize=224)``, it returns
     DataLoaders over all 60,000/10,000 images. ``train_size``/``test_size`` take the first n of
     each split (the profiles use this); ``seed`` fixes the shuffling order. With ``device`` it
     returns :class:`DeviceLoader` s instead: the data moves to the device once and every batch
-    is shuffled and resized there (the fast path).
+    is shuffled and resized there (the fast path); ``rank``/``world_size`` then give this
+    process its share of every global batch of ``batch_size`` (data-parallel training).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
@@ -211,8 +213,13 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
     x_train, y_train = fashion_mnist_tensors(True, train_size, root)
     x_test, y_test = fashion_mnist_tensors(False, test_size, root)
     if device is not None:
-        return (DeviceLoader(x_train, y_train, batch_size, resize, True, device, seed),
-                DeviceLoader(x_test, y_test, batch_size, resize, False, device, seed))
+        return (DeviceLoader(x_train, y_train, batch_size, resize, True, device, seed,
+                             rank, world_size),
+                DeviceLoader(x_test, y_test, batch_size, resize, False, device, seed,
+                             rank, world_size))
+    if world_size > 1:
+        raise ValueError("data-parallel loading (world_size > 1) needs device=...: the fast "
+                         "path shards the device-resident data")
     collate = _Collate(resize)
     sampler = _Shuffle(len(y_train), seed)
     train_iter = data.DataLoader(data.TensorDataset(x_train, y_train), batch_size,
@@ -228,34 +235,58 @@ class DeviceLoader:
     The fast path for training: no worker processes, no per-image Python, one host-to-device
     copy for the whole run (all of Fashion-MNIST is 47 MB as uint8). Iterating yields the same
     ``(float images in [0, 1], int64 labels)`` batches as the DataLoader path.
+
+    Data parallel (``world_size > 1``): every process draws the same permutation (same seed),
+    cuts it into the same global batches of ``batch_size`` and keeps its share of each, every
+    ``world_size``-th example from position ``rank``. So the processes together see exactly
+    the batches one process would, and they all take the same number of steps. A last global
+    batch too small to give every process an example is dropped.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  resize: int | None = None, shuffle: bool = False,
-                 device: str | torch.device = "cpu", seed: int | None = None):
+                 device: str | torch.device = "cpu", seed: int | None = None,
+                 rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in 0..{world_size - 1}, got {rank}")
+        if batch_size < world_size:
+            raise ValueError(f"the global batch_size {batch_size} must give each of the "
+                             f"{world_size} processes at least one example")
         self.device = torch.device(device)
         self.images, self.labels = images.to(self.device), labels.to(self.device)
         self.batch_size, self.resize, self.shuffle = batch_size, resize, shuffle
+        self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator(device=self.device)
         if seed is None:  # follow torch.manual_seed, like a DataLoader without a generator
             seed = int(torch.randint(2**62, (1,)).item())
         self.generator.manual_seed(seed)
 
+    def _starts(self) -> range:
+        n, last = len(self.labels), len(self.labels) % self.batch_size
+        end = n - last if 0 < last < self.world_size else n
+        return range(0, end, self.batch_size)
+
     def __len__(self) -> int:
-        return -(-len(self.labels) // self.batch_size)
+        return len(self._starts())
 
     def batch_shapes(self) -> list[tuple[int, ...]]:
-        """The shapes of the first and (if smaller) the last batch, without loading any."""
-        return batch_shapes(len(self.labels), self.batch_size, self.images.shape[1:], self.resize)
+        """This process's share of the first and (if smaller) the last batch, without loading."""
+        c, h, w = self.images.shape[1:]
+        if self.resize is not None:
+            h = w = self.resize
+        n = len(self.labels)
+        sizes = {len(range(self.rank, min(self.batch_size, n - s), self.world_size))
+                 for s in (self._starts()[0], self._starts()[-1])} if len(self) else set()
+        return [(k, c, h, w) for k in sorted(sizes, reverse=True)]
 
     def __iter__(self):
         n = len(self.labels)
         order = (torch.randperm(n, device=self.device, generator=self.generator) if self.shuffle
                  else torch.arange(n, device=self.device))
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
+        for start in self._starts():
+            idx = order[start:start + self.batch_size][self.rank::self.world_size]
             yield resize_batch(self.images[idx], self.resize), self.labels[idx]
 
 

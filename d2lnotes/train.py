@@ -287,15 +287,38 @@ def train_epoch(net: nn.Module, train_iter, loss_fn, optimizer: torch.optim.Opti
         loss_sum += loss * len(y)
         correct += _correct(y_hat.detach(), y)
         n += len(y)
-        if should_stop is not None and should_stop():
+        if should_stop is not None and _agree_to_stop(should_stop, step):
             raise TrainingInterrupted(epoch, step + 1, steps)
+    if distributed()[1] > 1:  # every process learns of a NaN anywhere, and stops with the rest
+        torch.distributed.all_reduce(first_bad, op=torch.distributed.ReduceOp.MAX)
     bad = int(first_bad.item())
     if bad >= 0:
         raise FloatingPointError(
             f"training diverged: the loss became NaN or infinite in epoch {epoch + 1}, step "
             f"{bad + 1}{f' of {steps}' if steps else ''}, at learning rate {lrs[bad]:g}; "
             f"try a smaller learning rate")
-    return loss_sum.item() / n, correct.item() / n
+    loss_sum, correct, n = _sum_over_processes(loss_sum, correct,
+                                               torch.tensor(n, device=device))
+    return loss_sum.item() / n.item(), correct.item() / n.item()
+
+
+def _agree_to_stop(should_stop, step: int, every: int = 10) -> bool:
+    """One process alone must not stop (the others would wait for it forever): with several
+    processes, they compare their stop requests every ``every`` steps and stop together."""
+    world = distributed()[1]
+    if world == 1:
+        return bool(should_stop())
+    if (step + 1) % every:
+        return False
+    flag = torch.tensor(float(bool(should_stop())), device=_collective_device())
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def _collective_device() -> torch.device:
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -337,7 +360,25 @@ def evaluate_loss_accuracy(net: nn.Module, data_iter, loss_fn=None,
         loss_sum += loss.float() * len(y)
         correct += _correct(y_hat, y)
         n += len(y)
-    return loss_sum.item() / n, correct.item() / n
+    loss_sum, correct, n = _sum_over_processes(loss_sum, correct,
+                                               torch.tensor(n, device=device))
+    return loss_sum.item() / n.item(), correct.item() / n.item()
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless torch.distributed is initialised."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _sum_over_processes(*values: torch.Tensor) -> list[torch.Tensor]:
+    """All-reduce (sum) a few scalars across data-parallel processes in one collective."""
+    if distributed()[1] == 1:
+        return list(values)
+    stacked = torch.stack([v.double() for v in values])
+    torch.distributed.all_reduce(stacked)
+    return list(stacked.unbind())
 
 
 def _to(X: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -408,6 +449,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
         net.apply(init_weights)
     dtype = amp_dtype(device, amp)
     channels_last = device.type == "cuda" if channels_last is None else channels_last
+    verbose = verbose and distributed()[0] == 0  # one voice for all processes
     if verbose:
         print("training on", device, f"({_precision(dtype)}"
               f"{', channels_last' if channels_last else ''}{', compiled' if compile else ''})"
@@ -415,7 +457,12 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     net.to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)
-    model = torch.compile(net) if compile else net
+    rank, world = distributed()
+    model = net
+    if world > 1:  # data parallel: gradients are averaged across processes in backward()
+        model = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    model = torch.compile(model) if compile else model
     if optimizer is None:
         params = param_groups(net, recipe.weight_decay) if recipe.weight_decay else net.parameters()
         optimizer = torch.optim.SGD(params, lr=lr, momentum=recipe.momentum,
@@ -425,9 +472,9 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     eval_loss_fn = nn.CrossEntropyLoss()
     generator = None
-    if recipe.augment:  # its own stream, seeded from torch's, so torch.manual_seed fixes it
-        generator = torch.Generator(device=device)
-        generator.manual_seed(int(torch.randint(2**62, (1,)).item()))
+    if recipe.augment:  # its own stream, seeded from torch's, so torch.manual_seed fixes it;
+        generator = torch.Generator(device=device)  # each data-parallel process its own draws
+        generator.manual_seed(int(torch.randint(2**62, (1,)).item()) + rank)
     ema = None
     if recipe.ema:
         decay = 1 - 1 / max(1.0, recipe.ema * len(train_iter))
@@ -437,7 +484,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
              "ema": ema}
     generators = {"data": _data_generator(train_iter), "augment": generator}
     meta = {"num_epochs": num_epochs, "lr": lr, "recipe": recipe.describe(),
-            "precision": _precision(dtype)}
+            "precision": _precision(dtype), "world_size": world}
     rows, start_epoch, saved = [], 0, None
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
@@ -455,7 +502,8 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
                 raise FileExistsError(
                     f"{checkpoint_dir} already holds checkpoints of another run ({existing[-1].name}); "
                     f"resume it (resume=True, or --resume), or choose another folder")
-            saved = save_checkpoint(_state(0, rows, parts, generators, meta), checkpoint_dir, 0)
+            _barrier()  # every process has looked before the first one writes
+            saved = _save(0, rows, parts, generators, meta, checkpoint_dir)
     timer = Timer()
     try:
         for epoch in range(start_epoch, num_epochs):
@@ -472,14 +520,13 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
             seconds = timer.stop()
             rows.append([epoch, train_loss, val_loss, train_acc, val_acc, seconds])
             if checkpoint_dir is not None:
-                saved = save_checkpoint(_state(epoch + 1, rows, parts, generators, meta),
-                                        checkpoint_dir, epoch + 1)
+                saved = _save(epoch + 1, rows, parts, generators, meta, checkpoint_dir)
             if verbose:
                 print(f"{epoch} train loss:{train_loss:.4f} train acc: {train_acc:.4f}")
                 print(f"{epoch} val loss:{val_loss:.4f} val acc: {val_acc:.4f}")
                 total = timer.sum()
                 print(f"time for training and validation {total // 60:.0f}m{total % 60:.0f}s")
-            if on_epoch_end is not None:
+            if on_epoch_end is not None and distributed()[0] == 0:
                 on_epoch_end(pd.DataFrame(rows, columns=HISTORY_COLUMNS))
     except TrainingInterrupted as stop:
         stop.checkpoint = saved
@@ -493,7 +540,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be read back (truncated, corrupted, or not ours)."""
 
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 def _checkpoint_name(epoch: int) -> str:
@@ -592,22 +639,44 @@ def _set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])
 
 
-def _state(epoch: int, rows: list, parts: dict, generators: dict, meta: dict) -> dict:
-    return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "history": [list(r) for r in rows],
-            "meta": meta, "rng": _rng_states(),
+def _random_states(generators: dict) -> dict:
+    return {"rng": _rng_states(),
             "generators": {k: g.get_state() if g is not None else None
-                           for k, g in generators.items()},
-            **{k: p.state_dict() if p is not None else None for k, p in parts.items()}}
+                           for k, g in generators.items()}}
+
+
+def _save(epoch: int, rows: list, parts: dict, generators: dict, meta: dict, folder: Path) -> Path:
+    """Save a checkpoint from process 0, with every process's random states in it."""
+    rank, world = distributed()
+    mine = _random_states(generators)
+    ranks = [mine]
+    if world > 1:
+        ranks = [None] * world
+        torch.distributed.all_gather_object(ranks, mine)
+    path = folder / _checkpoint_name(epoch)
+    if rank == 0:
+        state = {"format": CHECKPOINT_FORMAT, "epoch": epoch,
+                 "history": [list(r) for r in rows], "meta": meta, "ranks": ranks,
+                 **{k: p.state_dict() if p is not None else None for k, p in parts.items()}}
+        path = save_checkpoint(state, folder, epoch)
+    _barrier()  # nobody moves on (or resumes) before the file is complete
+    return path
+
+
+def _barrier() -> None:
+    if distributed()[1] > 1:
+        torch.distributed.barrier()
 
 
 def _restore(state: dict, parts: dict, generators: dict, device: torch.device) -> None:
     for key, part in parts.items():
         if part is not None:
             part.load_state_dict(state[key])
+    mine = state["ranks"][distributed()[0]]
     for key, g in generators.items():
-        if g is not None and state["generators"].get(key) is not None:
-            g.set_state(state["generators"][key].cpu())
-    _set_rng_states(state["rng"])
+        if g is not None and mine["generators"].get(key) is not None:
+            g.set_state(mine["generators"][key].cpu())
+    _set_rng_states(mine["rng"])
 
 
 def _check_same_run(saved: dict, now: dict, path) -> None:

@@ -165,7 +165,7 @@ def test_checkpoints_load_without_running_code(tmp_path):
             return (os.system, ("echo owned",))
 
     path = tmp_path / "checkpoint-epoch0001.pt"
-    torch.save({"format": 1, "payload": Evil()}, path)
+    torch.save({"format": 2, "payload": Evil()}, path)
     with pytest.raises(train.CheckpointError, match="cannot read checkpoint"):
         train.load_checkpoint(path)
 
