@@ -1,6 +1,7 @@
 # Two commands for a fresh clone (see README.md):
 #   make book   set up .venv, execute the notebooks, build the HTML book into _build/html
-#   make test   set up .venv, then unit tests + every notebook (smoke profile) + a strict book build
+#   make test   set up .venv, then unit tests + every notebook (smoke profile) + a strict book build,
+#               then the built site in a real browser (tests/browser, Debian's chromium)
 # Offline: point D2LNOTES_DATA at a folder holding FashionMNIST/raw (relative paths are fine).
 
 PYTHON ?= python3
@@ -8,17 +9,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JB     := $(BIN)/jupyter-book build . -W -n --keep-going
+SITE   := _build/html
+# The built book as a reader sees it: every page in Chromium (Debian's `chromium`, or
+# D2LNOTES_CHROMIUM), served from 127.0.0.1; screenshots go to _build/screenshots.
+SITE_TEST := D2LNOTES_SITE=$(SITE) $(BIN)/python -m pytest --durations=5 tests/browser
 
 # Notebooks run from their own folders, so hand them an absolute data path.
 ifdef D2LNOTES_DATA
 export D2LNOTES_DATA := $(abspath $(D2LNOTES_DATA))
 endif
 
-.PHONY: book test unit notebooks book-strict clean help
+.PHONY: book test site-test unit notebooks book-strict clean help
 
 help:
 	@echo "make book   build the HTML book into _build/html (profile: \$$D2LNOTES_PROFILE, default auto)"
-	@echo "make test   unit tests, every notebook under nbmake (smoke), strict book build (smoke)"
+	@echo "make test   unit tests, every notebook under nbmake (smoke), strict book build (smoke),"
+	@echo "            then every page of the built book in Chromium (tests/browser)"
+	@echo "make site-test  only the browser tests, on the book already in $(SITE)"
 	@echo "make clean  remove _build (keeps .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -42,8 +49,12 @@ book: $(STAMP)
 
 test: export D2LNOTES_PROFILE := smoke
 test: $(STAMP)
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=120 --durations=10 tests notebooks
+	D2LNOTES_SITE= $(BIN)/python -m pytest --nbmake --nbmake-timeout=120 --durations=10 tests notebooks
 	$(run_book)
+	$(SITE_TEST)
+
+site-test: $(STAMP)
+	$(SITE_TEST)
 
 clean:
 	rm -rf _build
