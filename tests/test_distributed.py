@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.procs import wait_for
+
 from d2lnotes import data, models, train
 
 HELPER = Path(__file__).parent / "helpers" / "ddp_steps.py"
@@ -72,18 +74,10 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _wait_for(path: Path, proc, timeout=240):
-    start = time.monotonic()
-    while not path.exists():
-        assert proc.poll() is None, f"the job ended early: {proc.communicate()[1][-3000:]}"
-        assert time.monotonic() - start < timeout, f"{path} never appeared"
-        time.sleep(0.05)
-
-
 def test_a_dead_rank_ends_the_job_with_an_error_not_a_hang(fmnist_root, tmp_path):
     out = tmp_path / "run"
     proc = _torchrun([*RUN, "--epochs", "50", "--out", str(out)])
-    _wait_for(out / "checkpoint-epoch0001.pt", proc)
+    wait_for(out / "checkpoint-epoch0001.pt", proc)
     workers = _children(proc.pid)
     assert len(workers) == 2, workers
     os.kill(max(workers), signal.SIGKILL)  # one rank dies without a word
@@ -100,7 +94,7 @@ def test_checkpoint_and_resume_under_two_processes(fmnist_root, tmp_path):
     assert proc.wait(timeout=300) == 0, proc.communicate()[1][-3000:]
     out = tmp_path / "run"
     proc = _torchrun([*RUN, "--epochs", "3", "--out", str(out)], start_new_session=True)
-    _wait_for(out / "checkpoint-epoch0001.pt", proc)
+    wait_for(out / "checkpoint-epoch0001.pt", proc)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole job dies at once, as on a lost machine
     proc.communicate()
     proc = _torchrun(["-m", "d2lnotes", "train", "--out", str(out), "--resume",

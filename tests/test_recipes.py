@@ -1,5 +1,4 @@
 """Issue 5: the pieces of the improved recipe, each checked on its own, then together."""
-import math
 
 import pytest
 import torch

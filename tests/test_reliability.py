@@ -16,7 +16,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch import nn
+
+from helpers.procs import wait_for
 
 from d2lnotes import cli, data, models, train
 from d2lnotes.settings import ENV_VAR as PROFILE_VAR
@@ -28,14 +29,6 @@ RUN = ["train", "--profile", "smoke", "--train-size", "640", "--test-size", "256
 def _cli(args, **kw):
     return subprocess.Popen([sys.executable, "-m", "d2lnotes", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
-
-
-def _wait_for(path: Path, proc, timeout=240):
-    start = time.monotonic()
-    while not path.exists():
-        assert proc.poll() is None, f"the run ended early: {proc.communicate()}"
-        assert time.monotonic() - start < timeout, f"{path} never appeared"
-        time.sleep(0.02)
 
 
 def _final(out: Path):
@@ -57,7 +50,7 @@ def uninterrupted(fmnist_root, tmp_path_factory):
 def test_sigkill_mid_epoch_then_resume_gives_the_same_run(uninterrupted, tmp_path):
     out = tmp_path / "run"
     proc = _cli([*RUN, "--epochs", "4", "--out", str(out)])
-    _wait_for(out / "checkpoint-epoch0001.pt", proc)
+    wait_for(out / "checkpoint-epoch0001.pt", proc)
     time.sleep(0.3)  # into epoch 2
     assert proc.poll() is None
     proc.send_signal(signal.SIGKILL)
@@ -80,7 +73,7 @@ def test_sigint_and_sigterm_leave_a_loadable_checkpoint_and_exit_130(fmnist_root
     for sig in (signal.SIGINT, signal.SIGTERM):
         out = tmp_path / sig.name
         proc = _cli([*RUN, "--epochs", "30", "--out", str(out)])
-        _wait_for(out / "checkpoint-epoch0001.pt", proc)
+        wait_for(out / "checkpoint-epoch0001.pt", proc)
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=120)
         assert proc.returncode == cli.EXIT_INTERRUPTED, stderr
