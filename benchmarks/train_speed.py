@@ -22,6 +22,10 @@ a multiply-add counts as 2) times the images/s of ``d2lnotes.train.measure_throu
 Building the loaders (reading the files, copying the data to the device) is not timed; starting
 d2l's worker processes is, because d2l does that every epoch.
 
+The results go to one folder (``--out``, default ``benchmarks/results/<date>-train_speed_<device>
+_<resize>px``): ``result.json`` (every run, settings, provenance) and ``stdout.txt``; the
+README's tables are built from those folders by ``benchmarks/report.py``.
+
 Run (d2l must be installed, see benchmarks/README.md; ``--paths fast,loader`` works without it):
 
     python benchmarks/train_speed.py --resize 64 --train-size 2048 --test-size 1024   # CPU
@@ -32,11 +36,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import datetime
 import io
-import json
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -51,8 +54,12 @@ from torch.utils import data  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from d2lnotes import data as ddata  # noqa: E402
+from d2lnotes import device as ddevice  # noqa: E402
 from d2lnotes import train as dtrain  # noqa: E402
 from d2lnotes.models import resnet18  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_io import Result  # noqa: E402
 
 PATHS = ("fast", "loader", "d2l")
 
@@ -100,11 +107,6 @@ def our_loaders(args, device=None):
                                          seed=args.seed, device=device)
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def run_path(path, net0, args, device, d2l=None):
     """Train a copy of ``net0`` through ``path``; returns (net, seconds per epoch, own test acc)."""
     net = copy.deepcopy(net0)
@@ -114,21 +116,21 @@ def run_path(path, net0, args, device, d2l=None):
     else:
         train_iter, test_iter = our_loaders(args, device if path == "fast" else None)
     torch.manual_seed(args.seed)  # both train_ch6 re-initialise the weights (Xavier) from here
-    sync(device)
+    ddevice.synchronize(device)
     start = time.perf_counter()
     if path == "d2l":  # its Animator "displays" a figure per update: keep that off the terminal
         out = io.StringIO()
         with contextlib.redirect_stdout(out), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             d2l.train_ch6(net, train_iter, test_iter, args.epochs, args.lr, device)
-        sync(device)
+        ddevice.synchronize(device)
         seconds = time.perf_counter() - start
         d2l.plt.close("all")
         own = float(re.findall(r"test acc ([0-9.]+)", out.getvalue())[-1])
     else:
         history = dtrain.train_ch6(net, train_iter, test_iter, args.epochs, args.lr, device,
                                    verbose=False, amp=args.amp, channels_last=args.channels_last)
-        sync(device)
+        ddevice.synchronize(device)
         seconds = time.perf_counter() - start
         own = float(history["val_acc_all"].iloc[-1])
     return net, seconds / args.epochs, own
@@ -143,7 +145,7 @@ def warm_up(net0, args, device):
         dtrain.measure_throughput(net, [(X, y)], device, steps=1, warmup=1, amp=amp,
                                   channels_last=cl)
         dtrain.evaluate_loss_accuracy(net, [(X, y)], device=device,
-                                      dtype=dtrain.amp_dtype(device, amp),
+                                      dtype=ddevice.amp_dtype(device, amp),
                                       channels_last=device.type == "cuda" if cl is None else cl)
 
 
@@ -176,7 +178,8 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=10, help="timed steps for the fast path's TFLOP/s")
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="the device's peak, to print the fast step's share of it")
-    p.add_argument("--out", default=None, help="also write OUT.json (record) and OUT.md (report)")
+    p.add_argument("--out", default=None, help="result folder (default: benchmarks/results/"
+                   "<date>-train_speed_<device>_<resize>px)")
     args = p.parse_args(argv)
     args.paths = [s.strip() for s in args.paths.split(",") if s.strip()]
     if not args.paths or set(args.paths) - set(PATHS):
@@ -216,17 +219,20 @@ def _auto(flag, value) -> str:
 
 
 def report(args, device, env, runs, fast) -> tuple[str, dict]:
-    """The markdown report and the JSON record."""
+    """The markdown report (printed) and the script's data for ``result.json``."""
     best = {p: min(r, key=lambda x: x["seconds"]) for p, r in runs.items()}
-    dtype = dtrain.amp_dtype(device, args.amp)
+    dtype = ddevice.amp_dtype(device, args.amp)
     cl = device.type == "cuda" if args.channels_last is None else args.channels_last
     settings = {k: getattr(args, k) for k in ("resize", "batch_size", "train_size", "test_size",
-                                              "epochs", "lr", "seed", "repeat", "steps")}
+                                              "epochs", "lr", "seed", "repeat", "steps",
+                                              "peak_tflops")}
     settings |= {"device": str(device), "paths": ",".join(args.paths),
                  "amp (fast, loader)": _auto(args.amp, str(dtype or torch.float32)[6:]),
                  "channels_last (fast, loader)": _auto(args.channels_last, cl)}
-    lines = [f"# ResNet-18 on Fashion-MNIST: {args.epochs} epoch(s) of train_ch6, three paths",
-             "", f"command: `python {' '.join(sys.argv)}`", "",
+    lines = [f"# ResNet-18 on Fashion-MNIST: {args.epochs} epoch(s) of train_ch6, "
+             f"{len(args.paths)} paths", "",
+             f"command: `{shlex.join(sys.orig_argv)}`", "",
+             f"- device name: {ddevice.device_name(device)}",
              *[f"- {k}: {v}" for k, v in env.items()],
              *[f"- {k}: {v}" for k, v in settings.items()], "",
              f"| path | s/epoch (best of {args.repeat}) | all runs (s) | train img/s "
@@ -238,34 +244,33 @@ def report(args, device, env, runs, fast) -> tuple[str, dict]:
         lines.append(f"| {p} | {b['seconds']:.2f} | {all_s} | "
                      f"{args.train_size / b['seconds']:.0f} | {b['test_acc']:.4f} | "
                      f"{b['own_test_acc']:.4f} | {ratio} |")
+    if "d2l" not in args.paths:
+        lines += ["", "d2l was not measured (--paths without d2l)."]
     if fast:
         peak = (f", {100 * fast['tflops'] / args.peak_tflops:.1f}% of {args.peak_tflops} peak"
                 if args.peak_tflops else "")
         lines += ["", f"fast path training step: {fast['flops_per_image'] / 1e9:.3f} GFLOP per "
                   f"image (forward+backward), {fast['train_step_images_per_s']:.0f} img/s over "
                   f"{args.steps} steps -> {fast['tflops']:.3f} TFLOP/s{peak}"]
-    record = {"env": env, "settings": settings, "command": sys.argv, "runs": runs, "best": best,
-              "fast_step": fast}
-    return "\n".join(lines), record
+    data = {"env": env, "settings": settings, "d2l_measured": "d2l" in args.paths,
+            "runs": runs, "best": best, "fast_step": fast}
+    return "\n".join(lines), data
 
 
 def main(argv=None):
     args = parse_args(argv)
     d2l = import_d2l() if "d2l" in args.paths else None
-    device = torch.device(args.device) if args.device else dtrain.try_gpu()
-    load_before = os.getloadavg()  # other processes on a shared machine show up here
-    runs, fast = measure(args, device, d2l)
-    env = {**dtrain.versions(), "d2l": getattr(sys.modules.get("d2l"), "__version__", None),
-           "device name": dtrain.device_name(device), "cpu_count": os.cpu_count(),
-           "load average (1/5/15 min) before, after": f"{load_before}, {os.getloadavg()}",
-           "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
-    text, record = report(args, device, env, runs, fast)
-    print(text)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".md").write_text(text + "\n")
-        out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    device = torch.device(args.device) if args.device else ddevice.try_gpu()
+    name = f"train_speed_{device.type}_{args.resize}px"
+    with Result("train_speed", name, out=args.out) as result:
+        load_before = os.getloadavg()  # other processes on a shared machine show up here
+        runs, fast = measure(args, device, d2l)
+        env = {"d2l": getattr(sys.modules.get("d2l"), "__version__", None),
+               "cpu_count": os.cpu_count(), "torch threads": torch.get_num_threads(),
+               "load average (1/5/15 min) before, after": f"{load_before}, {os.getloadavg()}"}
+        text, data = report(args, device, env, runs, fast)
+        print(text)
+        result.save(data, device=device)
 
 
 if __name__ == "__main__":
