@@ -1,18 +1,26 @@
 # Two commands for a fresh clone (see README.md):
 #   make book   set up .venv, execute the notebooks, build the HTML book into _build/html
-#   make test   set up .venv, then unit tests + every notebook (smoke profile) + a strict book build,
-#               then the built site in a real browser (tests/browser, Debian's chromium)
+#   make test   set up .venv and Chromium (apt-get, when missing and allowed), then unit tests +
+#               every notebook (smoke profile) + a strict book build, then the built site in a
+#               real browser (tests/browser)
 # Offline: point D2LNOTES_DATA at a folder holding FashionMNIST/raw (relative paths are fine).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-JB     := $(BIN)/jupyter-book build . -W -n --keep-going
+# Builds the book in a strict mode (warnings are errors). The script keys the build on the
+# profile and on d2lnotes' source: when either changes, the execution cache, the pages and
+# Sphinx's saved environment are all removed, so every page is executed and written anew.
+BOOK   := D2LNOTES_PYTHON=$(BIN)/python .ci/build-book . -W -n --keep-going
 SITE   := _build/html
-# The built book as a reader sees it: every page in Chromium (Debian's `chromium`, or
-# D2LNOTES_CHROMIUM), served from 127.0.0.1; screenshots go to _build/screenshots.
-SITE_TEST := D2LNOTES_SITE=$(SITE) $(BIN)/python -m pytest --durations=5 tests/browser
+# The Chromium the browser tests drive: D2LNOTES_CHROMIUM, or the system's, installed with
+# apt-get when missing and this user may (root or passwordless sudo); else a message says how.
+CHROMIUM := .ci/ensure-chromium
+# The built book as a reader sees it: every page in Chromium, served from 127.0.0.1;
+# screenshots go to _build/screenshots.
+SITE_TEST := chromium="$$($(CHROMIUM))" && D2LNOTES_CHROMIUM="$$chromium" \
+	D2LNOTES_SITE=$(SITE) $(BIN)/python -m pytest --durations=5 tests/browser
 
 # Notebooks run from their own folders, so hand them an absolute data path.
 ifdef D2LNOTES_DATA
@@ -34,23 +42,15 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
 	@touch $@
 
-# The execution cache is keyed on code cells only. Key it also on the profile and on d2lnotes'
-# source, and clear it when either changes, so no page shows outputs of another profile.
-define run_book
-	@key="$$($(BIN)/python -m d2lnotes.settings)-$$(cat d2lnotes/*.py | sha256sum | cut -c1-16)"; \
-	  if [ "$$(cat _build/.cache-key 2>/dev/null)" != "$$key" ]; then rm -rf _build/.jupyter_cache; fi; \
-	  mkdir -p _build && echo "$$key" > _build/.cache-key && echo "book cache key: $$key"
-	$(JB)
-endef
-
 book: $(STAMP)
-	$(run_book)
+	$(BOOK)
 	@echo "Book written to _build/html/index.html"
 
 test: export D2LNOTES_PROFILE := smoke
 test: $(STAMP)
+	@$(CHROMIUM) >/dev/null
 	D2LNOTES_SITE= $(BIN)/python -m pytest --nbmake --nbmake-timeout=120 --durations=10 tests notebooks
-	$(run_book)
+	$(BOOK)
 	$(SITE_TEST)
 
 site-test: $(STAMP)
