@@ -27,7 +27,7 @@ ifdef D2LNOTES_DATA
 export D2LNOTES_DATA := $(abspath $(D2LNOTES_DATA))
 endif
 
-.PHONY: book test site-test unit notebooks book-strict clean help
+.PHONY: book test site-test unit notebooks book-strict clean help gpu-check
 
 help:
 	@echo "make book   build the HTML book into _build/html (profile: \$$D2LNOTES_PROFILE, default auto)"
@@ -58,3 +58,12 @@ site-test: $(STAMP)
 
 clean:
 	rm -rf _build
+
+# On a CUDA machine: the GPU tests, train_speed at 96 and 224 px against d2l, full-profile runs
+# of both recipes and time to accuracy, in one folder benchmarks/results/<date>-gpu-check (and
+# $OUT/*.tar.gz when OUT is set), under a hard time budget. No venv needed: the .venv's python
+# if there is one, else $(PYTHON); `make gpu-check PYTHON=python3` forces one.
+# REHEARSAL=1: the same sequence on the CPU at smoke sizes (into runs/gpu-check-rehearsal).
+GPU_PYTHON = $(if $(filter command line,$(origin PYTHON)),$(PYTHON),$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)))
+gpu-check:
+	PYTHONPATH=.$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PYTHON) benchmarks/gpu_check.py $(if $(REHEARSAL),--rehearsal) $(GPU_CHECK_ARGS)

@@ -215,7 +215,7 @@ def time_to_accuracy_tables(r: dict) -> str:
         a, b = _time_to(hs["seed"], t), _time_to(hs["improved"], t)
         ratio = (f"{a[0] / b[0]:.2f}x" if a and b else "only improved" if b
                  else "only seed" if a else "-")
-        rows.append([f"{t:.0%}", cell(a), cell(b), ratio])
+        rows.append([f"{t * 100:g}%", cell(a), cell(b), ratio])
     first = table(["test accuracy", "seed recipe", "improved recipe", "speed-up"], rows)
     rows = [[name, f"{h[-1]['val_acc_all']:.4f}", f"{max(x['val_acc_all'] for x in h):.4f}",
              f"{h[-1]['train_acc_all']:.4f}",
