@@ -13,7 +13,9 @@ On a CUDA machine, within a hard time budget (default 9 minutes), in this order:
 4. ``time_to_accuracy``: ``benchmarks/time_to_accuracy.py --records`` on those two records.
 
 Each step runs in its own process with a timeout (the smaller of its own cap and the time left
-in the budget; a step that would get less than its minimum is skipped), its output goes to the
+in the budget less the minimum of every later step; a step that would get less than its own
+minimum is skipped; a training run stopped by its timeout keeps its record of the epochs it
+finished, which time_to_accuracy then uses), its output goes to the
 terminal and to ``logs/<step>.txt``, and its wall time and status (passed, failed, timeout,
 skipped) go to the summary; a step that fails does not stop the others. Everything lands in
 one folder that can be committed, ``benchmarks/results/<date>-gpu-check/`` (``result.json``:
@@ -76,7 +78,7 @@ class Step:
     name: str
     argv: list[str]  # run with this interpreter, from the repository root
     cap_s: float  # the longest this step may take
-    min_s: float = 20  # skipped if less than this is left
+    min_s: float = 20  # skipped if less than this is left; kept free for it by earlier steps
     env: dict = dataclasses.field(default_factory=dict)
     note: str = ""
     after: object = None  # called with (step, status) after the run: keep files, add notes
@@ -132,7 +134,8 @@ def plan(args, folder: Path, scratch: Path, d2l_ok: bool, peak: float | None) ->
         steps.append(Step(name, py + ["-m", "d2lnotes", "train", "--profile", "full",
                                       "--recipe", recipe, *full, "--no-progress",
                                       "--out", str(scratch / name)],
-                          caps["full"], min_s=30, after=keep_record(name)))
+                          caps["full"], min_s=20 if args.rehearsal else 60,
+                          after=keep_record(name)))
     targets = "0.80,0.85,0.90,0.92,0.93,0.94,0.945" if args.rehearsal else "0.90,0.92,0.93,0.94,0.945"
     steps.append(Step("time_to_accuracy",
                       py + ["benchmarks/time_to_accuracy.py", "--targets", targets, "--records",
@@ -294,9 +297,10 @@ def check(args) -> int:
         if args.only:
             steps = [s for s in steps if s.name in args.only.split(",")]
         done = []
-        for step in steps:
+        for i, step in enumerate(steps):
+            # what is left, less the minimum of every later step, so none starves the rest
             left = deadline - time.monotonic()
-            timeout = min(step.cap_s, left)
+            timeout = min(step.cap_s, left - sum(s.min_s for s in steps[i + 1:]))
             t0 = time.monotonic()
             if timeout < step.min_s:
                 status, rc = "skipped", None

@@ -205,7 +205,9 @@ def _time_to(history: list[dict], target: float) -> tuple[float, int] | None:
 
 def time_to_accuracy_tables(r: dict) -> str:
     """The two tables of one time-to-accuracy result (also printed by time_to_accuracy.py)."""
-    hs = r["histories"]
+    hs = {name: h for name, h in r["histories"].items() if h}  # a run stopped before epoch 1
+    if set(hs) != {"seed", "improved"}:
+        return f"(no epochs recorded for: {', '.join(sorted(set(r['histories']) - set(hs)))})"
 
     def cell(hit):
         return "not reached" if hit is None else f"{hit[0]:.1f} s (epoch {hit[1]})"

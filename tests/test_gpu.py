@@ -238,6 +238,9 @@ def test_single_process_ddp_over_nccl(device, tmp_path):
             nn.functional.cross_entropy(model(X), y).backward()
         for a, b in zip(net.parameters(), plain.parameters()):
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-6, atol=1e-7)
+        t = torch.arange(4.0, device=device)
+        tdist.all_reduce(t)  # a collective through the backend itself (one rank: the same)
+        assert t.tolist() == [0.0, 1.0, 2.0, 3.0]
         total, count = dist.sum_over_processes(torch.tensor(2.5, device=device),
                                                torch.tensor(3, device=device))
         assert total.item() == 2.5 and count.item() == 3
