@@ -281,6 +281,10 @@ def check(args) -> int:
         if data_root is not None:
             env["D2LNOTES_DATA"] = str(data_root)
         print(f"data: {data_note}")
+        from d2lnotes import runs
+        if runs.git_state()["git_commit"] is None and not os.environ.get("D2LNOTES_GIT_COMMIT"):
+            print("warning: no git history here, so the results cannot name their commit; set "
+                  "D2LNOTES_GIT_COMMIT (and D2LNOTES_GIT_DIRTY=0/1) to the commit copied")
         d2l_ok, d2l_info = d2l_importable(env)
         wheel_note = ""
         if not d2l_ok:

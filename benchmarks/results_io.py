@@ -38,6 +38,17 @@ def default_folder(name: str, results: Path = RESULTS) -> Path:
     return folder
 
 
+def git_fallback() -> dict:
+    """The commit from ``D2LNOTES_GIT_COMMIT`` (and ``D2LNOTES_GIT_DIRTY``, 0 or 1) when this
+    tree has no git history, as on a machine that received a copy of the working tree only."""
+    if runs.git_state()["git_commit"] is not None or not os.environ.get("D2LNOTES_GIT_COMMIT"):
+        return {}
+    dirty = os.environ.get("D2LNOTES_GIT_DIRTY")
+    return {"git_commit": os.environ["D2LNOTES_GIT_COMMIT"],
+            "git_dirty": None if dirty is None else dirty == "1",
+            "git_commit_source": "D2LNOTES_GIT_COMMIT: the tree was a copy without .git"}
+
+
 class _Tee:
     """A text stream that writes to the terminal and to a file."""
 
@@ -92,6 +103,7 @@ class Result:
         record = {"benchmark": self.benchmark, "name": self.name,
                   "provenance": f"recorded by benchmarks/{self.benchmark}.py",
                   **runs.provenance(device, self.argv),
+                  **git_fallback(),
                   "environment": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
                   **data}
         path = runs.save_json(record, self.folder / "result.json")
