@@ -86,6 +86,7 @@ class Step:
 
 def plan(args, folder: Path, scratch: Path, d2l_ok: bool, peak: float | None) -> list[Step]:
     """The steps, sized for a GPU or (rehearsal) for a CPU."""
+    from results_io import git_fallback
     py = [sys.executable]
     paths = [] if d2l_ok else ["--paths", "fast,loader"]
     d2l_note = "" if d2l_ok else "d2l not measured (not importable)"
@@ -108,8 +109,9 @@ def plan(args, folder: Path, scratch: Path, d2l_ok: bool, peak: float | None) ->
             src = scratch / name / "record.json"
             if src.exists():
                 (folder / name).mkdir(exist_ok=True)
-                shutil.copy2(src, folder / name / "record.json")
                 record = json.loads(src.read_text())
+                record.update(git_fallback() if record.get("git_commit") is None else {})
+                (folder / name / "record.json").write_text(json.dumps(record, indent=2) + "\n")
                 step.note = (f"{record.get('status')}, {len(record.get('history', []))} epochs"
                              + (f", final test acc {record['history'][-1]['val_acc_all']:.4f}"
                                 if record.get("history") else ""))
