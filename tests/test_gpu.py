@@ -107,8 +107,9 @@ def test_channels_last_gives_the_same_logits_and_trains(device, no_tf32):
     X = next(iter(loaders(device, resize=64)[1]))[0]
     with torch.no_grad():
         a, b = net(X), net_cl(X.contiguous(memory_format=torch.channels_last))
-    # float32 either way; only the convolution algorithms differ, so rounding differs
-    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    # float32 either way; only the convolution algorithms differ, so rounding differs (a
+    # layout mistake would differ by O(1))
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
     torch.manual_seed(0)
     net = models.resnet18()
     h = train.train_ch6(net, *loaders(device), 1, 0.05, device, verbose=False,
@@ -236,8 +237,9 @@ def test_single_process_ddp_over_nccl(device, tmp_path):
         X, y = next(iter(loaders(device)[0]))
         for model in (ddp, plain):
             nn.functional.cross_entropy(model(X), y).backward()
-        for a, b in zip(net.parameters(), plain.parameters()):
-            torch.testing.assert_close(a.grad, b.grad, rtol=1e-6, atol=1e-7)
+        for a, b in zip(net.parameters(), plain.parameters()):  # averaged over 1 process:
+            # the same up to cuDNN's nondeterministic weight-gradient kernels
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5)
         t = torch.arange(4.0, device=device)
         tdist.all_reduce(t)  # a collective through the backend itself (one rank: the same)
         assert t.tolist() == [0.0, 1.0, 2.0, 3.0]
