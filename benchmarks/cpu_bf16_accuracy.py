@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import Result  # noqa: E402
 
 RESNET = dict(batch_size=256, resize=64, train_size=5120, test_size=2048, epochs=3, lr=0.05,
-              seeds=[0, 1, 2])
+              seeds=[0, 1, 2], amps=[False, True])
 LENET = dict(batch_norm=True, batch_size=256, resize=None, train_size=12000, test_size=2000,
              epochs=1, lr=1.0, seed=0, runs=[False, True, False, True])
 
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
             test_size=RESNET["test_size"], seed=0, device="cpu")
         resnet = []
         for seed in RESNET["seeds"]:
-            for amp in [False, True]:
+            for amp in RESNET["amps"]:
                 torch.manual_seed(seed)
                 it.seed = seed  # the same batches for the same seed: the order is (seed, epoch)
                 h = train.train_ch6(models.resnet18(), it, te, RESNET["epochs"], RESNET["lr"],

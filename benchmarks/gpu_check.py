@@ -138,7 +138,7 @@ def plan(args, folder: Path, scratch: Path, d2l_ok: bool, peak: float | None) ->
                                       "--out", str(scratch / name)],
                           caps["full"], min_s=20 if args.rehearsal else 60,
                           after=keep_record(name)))
-    targets = "0.80,0.85,0.90,0.92,0.93,0.94,0.945" if args.rehearsal else "0.90,0.92,0.93,0.94,0.945"
+    targets = "0.90,0.92,0.93,0.94,0.945"
     steps.append(Step("time_to_accuracy",
                       py + ["benchmarks/time_to_accuracy.py", "--targets", targets, "--records",
                             str(folder / "full_seed" / "record.json"),
@@ -197,7 +197,8 @@ def find_data(scratch: Path) -> tuple[Path | None, str]:
             with gzip.open(raw / f"{n}.gz", "rb") as src, open(out / n, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         return scratch / "data", ".data/*.gz (carried, unpacked)"
-    return None, "not found: set D2LNOTES_DATA or carry .data (python benchmarks/gpu_check.py --prepare)"
+    return None, ("not found: set D2LNOTES_DATA or carry .data (python benchmarks/gpu_check.py "
+                  "--prepare)")
 
 
 def d2l_importable(env: dict) -> tuple[bool, str]:

@@ -92,8 +92,8 @@ def train_one(recipe_name: str, s: dict):
               f"  test acc {r.val_acc_all:.4f}  ({h.seconds.sum():.0f} s)", flush=True)
 
     return train.train_ch6(net, train_iter, test_iter, s["epochs"], s["lr"], device,
-                           verbose=False, amp=s["amp"] != "off",  # as run_settings resolved it recipe=get_recipe(recipe_name),
-                           on_epoch_end=show)
+                           verbose=False, amp=s["amp"] != "off",  # as run_settings resolved it
+                           recipe=get_recipe(recipe_name), on_epoch_end=show)
 
 
 def main(argv=None) -> int:

@@ -169,7 +169,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--device", default=None, help="default: the first GPU, else the CPU")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--paths", default=",".join(PATHS), help="comma-separated, of " + ",".join(PATHS))
+    p.add_argument("--paths", default=",".join(PATHS),
+                   help="comma-separated, of " + ",".join(PATHS))
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision for fast/loader (default: the package's choice)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
