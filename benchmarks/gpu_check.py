@@ -202,8 +202,10 @@ def find_data(scratch: Path) -> tuple[Path | None, str]:
 
 
 def d2l_importable(env: dict) -> tuple[bool, str]:
-    probe = subprocess.run([sys.executable, "-c", "from d2l import torch as d2l; import d2l as m;"
-                            " print(m.__version__)"], cwd=REPO, env=env, capture_output=True,
+    code = ("import importlib.util, sys\n"
+            "if importlib.util.find_spec('d2l') is None: sys.exit(\"No module named 'd2l'\")\n"
+            "from d2l import torch as d2l; import d2l as m; print(m.__version__)")
+    probe = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=120)
     if probe.returncode == 0:
         return True, probe.stdout.strip()
