@@ -1,9 +1,13 @@
 """d2lnotes: the helper package of the course book on batch normalization and ResNet.
 
-Small and flat, one module per concern: ``settings`` (run profiles), ``data`` (Fashion-MNIST),
-``bn`` (batch normalization from scratch), ``models`` (ResNet-18, LeNet, MLPs), ``train``
-(``train_ch6`` and friends), ``plot`` (figures), ``widgets`` (the interactive BN explorer). The names follow the seed and d2l
-(``Residual``, ``resnet_block``, ``load_data_fashion_mnist``) so a d2l reader feels at home.
+Small and flat, one module per concern, imported in this order (each one uses only those
+before it): ``device`` (where and in which precision), ``dist`` (data-parallel processes),
+``settings`` (run profiles), ``data`` (Fashion-MNIST loaders), ``bn`` (batch normalization
+from scratch), ``models`` (ResNet-18, LeNet, MLPs), ``recipe`` (optimiser, schedules,
+augmentation), ``runs`` (records, checkpoints, provenance), ``train`` (``train_ch6``), then
+``cli`` (``python -m d2lnotes train``) and ``tools`` (the notes' own ``tools`` module, name for
+name). ``plot`` and ``widgets`` draw figures. The names follow the notes and d2l
+(``Residual``, ``resnet_block``, ``train_ch6``, ``try_gpu``) so a d2l reader feels at home.
 """
 from .settings import PROFILES, Profile, get_profile
 

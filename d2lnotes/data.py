@@ -11,15 +11,19 @@ and its three siblings. When they are missing we ask torchvision to download the
 too (no network, a proxy, a typo in the path) we raise one :class:`DataNotFoundError` that says
 where we looked and how to fix it, instead of torchvision's long traceback.
 
-The images are small (47 MB as uint8 for all 60,000), so we keep them as one tensor and resize
-whole batches with ``F.interpolate`` in the DataLoader's ``collate_fn``. That gives the same
-``(batch, 1, resize, resize)`` float tensors in [0, 1] as d2l's ``load_data_fashion_mnist``, far
-faster than resizing image by image with PIL.
+The images are small (47 MB as uint8 for the 60,000 training images, 55 MB with the test
+split), so we keep them as one tensor and resize whole batches with ``F.interpolate``. That gives
+the same ``(batch, 1, resize, resize)`` float tensors in [0, 1] as d2l's
+``load_data_fashion_mnist``, far faster than resizing image by image with PIL.
+
+Both loaders (:class:`HostLoader`, a DataLoader, and :class:`DeviceLoader`, the fast path) draw
+each epoch's order from ``(seed, epoch)`` alone, as PyTorch's ``DistributedSampler`` does:
+``set_epoch(e)`` picks the epoch (``train_ch6`` calls it), and a loop that never calls it gets
+epochs 0, 1, 2, ... in turn. So a resumed run needs no hidden random state, and both loaders
+visit the same batches for the same seed.
 """
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 from pathlib import Path
 
@@ -28,11 +32,10 @@ import torch.nn.functional as F
 import torchvision
 from torch.utils import data
 
-from .plot import show_images
-
 __all__ = [
-    "Augment", "DataCorruptError", "DataNotFoundError", "DeviceLoader", "RAW_FILES", "TEXT_LABELS", "data_root", "fashion_mnist",
-    "fashion_mnist_tensors", "get_fashion_mnist_labels", "load_data_fashion_mnist", "show_images", "text_labels",
+    "DataCorruptError", "DataNotFoundError", "DeviceLoader", "HostLoader", "RAW_FILES",
+    "TEXT_LABELS", "data_root", "epoch_order", "fashion_mnist", "fashion_mnist_tensors",
+    "get_fashion_mnist_labels", "load_data_fashion_mnist", "resize_batch", "text_labels",
 ]
 
 ENV_VAR = "D2LNOTES_DATA"
@@ -158,25 +161,37 @@ def resize_batch(images: torch.Tensor, resize: int | None) -> torch.Tensor:
     return x
 
 
-class _Shuffle(data.Sampler):
-    """A new random order every epoch, drawn exactly as :class:`DeviceLoader` draws it.
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The order of ``n`` examples in ``epoch``: a permutation that depends on (seed, epoch) only.
 
-    So that, for the same seed, the DataLoader path and the fast path visit the same batches
-    (on the CPU) and give the same training history.
+    Drawn on the CPU (and moved where it is needed), so every device and both loaders get the
+    same order. A tuple of ints hashes the same in every Python process.
     """
+    g = torch.Generator().manual_seed(hash((seed, epoch)) & (2**63 - 1))
+    return torch.randperm(n, generator=g)
 
-    def __init__(self, n: int, seed: int | None):
-        self.n = n
-        self.generator = torch.Generator()
-        if seed is None:  # follow torch.manual_seed, like a DataLoader without a generator
-            seed = int(torch.randint(2**62, (1,)).item())
-        self.generator.manual_seed(seed)
+
+def _draw_seed(seed: int | None) -> int:
+    """``seed``, or one drawn from torch's generator, so ``torch.manual_seed`` fixes the order."""
+    return int(torch.randint(2**62, (1,)).item()) if seed is None else int(seed)
+
+
+class _EpochShuffle(data.Sampler):
+    """A sampler whose order is :func:`epoch_order` (seed, epoch)."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return self.n
 
     def __iter__(self):
-        yield from torch.randperm(self.n, generator=self.generator).tolist()
+        order = epoch_order(self.n, self.seed, self.epoch)
+        self.epoch += 1  # a loop that never calls set_epoch still gets a new order every epoch
+        yield from order.tolist()
 
 
 class _Collate:
@@ -191,6 +206,51 @@ class _Collate:
         return resize_batch(images, self.resize), labels
 
 
+def batch_shapes(n: int, batch_size: int, image_shape, resize: int | None,
+                 drop_last: bool = False) -> list[tuple[int, ...]]:
+    """Shapes of the first and, if it is smaller, the last batch of ``n`` images."""
+    c, h, w = image_shape
+    if resize is not None:
+        h = w = resize
+    shapes = [(min(batch_size, n), c, h, w)]
+    if n % batch_size and n > batch_size and not drop_last:
+        shapes.append((n % batch_size, c, h, w))
+    return shapes
+
+
+class HostLoader(data.DataLoader):
+    """A torch DataLoader over uint8 images in host memory, resizing whole batches.
+
+    Adds what training needs to know: ``set_epoch`` (the order is a function of ``seed`` and
+    the epoch) and ``batch_shapes()`` (checked against the network before any work).
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                 resize: int | None = None, shuffle: bool = False, seed: int | None = None,
+                 num_workers: int = 0):
+        self.images, self.resize = images, resize
+        sampler = _EpochShuffle(len(labels), _draw_seed(seed)) if shuffle else None
+        super().__init__(data.TensorDataset(images, labels), batch_size, sampler=sampler,
+                         num_workers=num_workers, collate_fn=_Collate(resize))
+
+    @property
+    def seed(self) -> int | None:
+        return self.sampler.seed if isinstance(self.sampler, _EpochShuffle) else None
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        if isinstance(self.sampler, _EpochShuffle):
+            self.sampler.seed = int(value)
+
+    def set_epoch(self, epoch: int) -> None:
+        if isinstance(self.sampler, _EpochShuffle):
+            self.sampler.set_epoch(epoch)
+
+    def batch_shapes(self) -> list[tuple[int, ...]]:
+        return batch_shapes(len(self.images), self.batch_size, self.images.shape[1:],
+                            self.resize, self.drop_last)
+
+
 def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
                             root: str | os.PathLike | None = None,
                             train_size: int | None = None, test_size: int | None = None,
@@ -199,12 +259,13 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
                             rank: int = 0, world_size: int = 1):
     """d2l's loader: (train_iter, test_iter) yielding float images in [0, 1] and int64 labels.
 
-    Called as the seed calls it, ``load_data_fashion_mnist(256, resize=224)``, it returns
-    DataLoaders over all 60,000/10,000 images. ``train_size``/``test_size`` take the first n of
-    each split (the profiles use this); ``seed`` fixes the shuffling order. With ``device`` it
-    returns :class:`DeviceLoader` s instead: the data moves to the device once and every batch
-    is shuffled and resized there (the fast path); ``rank``/``world_size`` then give this
-    process its share of every global batch of ``batch_size`` (data-parallel training).
+    Called as the notes call it, ``load_data_fashion_mnist(256, resize=224)``, it returns
+    DataLoaders (:class:`HostLoader`) over all 60,000/10,000 images. ``train_size`` and
+    ``test_size`` take the first n of each split (the profiles use this); ``seed`` fixes the
+    shuffling order (None: drawn from torch's generator). With ``device`` it returns
+    :class:`DeviceLoader` s instead: the data moves to the device once and every batch is
+    shuffled and resized there (the fast path); ``rank``/``world_size`` then give this process
+    its share of every global batch of ``batch_size`` (data-parallel training).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
@@ -212,6 +273,7 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
         raise ValueError(f"resize must be a positive number of pixels, got {resize}")
     x_train, y_train = fashion_mnist_tensors(True, train_size, root)
     x_test, y_test = fashion_mnist_tensors(False, test_size, root)
+    seed = _draw_seed(seed)
     if device is not None:
         return (DeviceLoader(x_train, y_train, batch_size, resize, True, device, seed,
                              rank, world_size),
@@ -220,27 +282,22 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
     if world_size > 1:
         raise ValueError("data-parallel loading (world_size > 1) needs device=...: the fast "
                          "path shards the device-resident data")
-    collate = _Collate(resize)
-    sampler = _Shuffle(len(y_train), seed)
-    train_iter = data.DataLoader(data.TensorDataset(x_train, y_train), batch_size,
-                                 sampler=sampler, num_workers=num_workers, collate_fn=collate)
-    test_iter = data.DataLoader(data.TensorDataset(x_test, y_test), batch_size, shuffle=False,
-                                num_workers=num_workers, collate_fn=collate)
-    return train_iter, test_iter
+    return (HostLoader(x_train, y_train, batch_size, resize, True, seed, num_workers),
+            HostLoader(x_test, y_test, batch_size, resize, False, seed, num_workers))
 
 
 class DeviceLoader:
     """Batches from a dataset that lives on the device as uint8, shuffled and resized there.
 
     The fast path for training: no worker processes, no per-image Python, one host-to-device
-    copy for the whole run (all of Fashion-MNIST is 47 MB as uint8). Iterating yields the same
-    ``(float images in [0, 1], int64 labels)`` batches as the DataLoader path.
+    copy for the whole run. Iterating yields the same ``(float images in [0, 1], int64
+    labels)`` batches as :class:`HostLoader`, in the same order for the same seed.
 
-    Data parallel (``world_size > 1``): every process draws the same permutation (same seed),
-    cuts it into the same global batches of ``batch_size`` and keeps its share of each, every
-    ``world_size``-th example from position ``rank``. So the processes together see exactly
-    the batches one process would, and they all take the same number of steps. A last global
-    batch too small to give every process an example is dropped.
+    Data parallel (``world_size > 1``): every process draws the same permutation (same seed
+    and epoch), cuts it into the same global batches of ``batch_size`` and keeps its share of
+    each, every ``world_size``-th example from position ``rank``. So the processes together
+    see exactly the batches one process would, and they all take the same number of steps. A
+    last global batch too small to give every process an example is dropped.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
@@ -258,10 +315,11 @@ class DeviceLoader:
         self.images, self.labels = images.to(self.device), labels.to(self.device)
         self.batch_size, self.resize, self.shuffle = batch_size, resize, shuffle
         self.rank, self.world_size = rank, world_size
-        self.generator = torch.Generator(device=self.device)
-        if seed is None:  # follow torch.manual_seed, like a DataLoader without a generator
-            seed = int(torch.randint(2**62, (1,)).item())
-        self.generator.manual_seed(seed)
+        self.seed, self.epoch = _draw_seed(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose order the next iteration uses."""
+        self.epoch = epoch
 
     def _starts(self) -> range:
         n, last = len(self.labels), len(self.labels) % self.batch_size
@@ -283,36 +341,14 @@ class DeviceLoader:
 
     def __iter__(self):
         n = len(self.labels)
-        order = (torch.randperm(n, device=self.device, generator=self.generator) if self.shuffle
-                 else torch.arange(n, device=self.device))
+        if self.shuffle:
+            order = epoch_order(n, self.seed, self.epoch).to(self.device)
+            self.epoch += 1  # a loop that never calls set_epoch still gets a new order
+        else:
+            order = torch.arange(n, device=self.device)
         for start in self._starts():
             idx = order[start:start + self.batch_size][self.rank::self.world_size]
             yield resize_batch(self.images[idx], self.resize), self.labels[idx]
-
-
-def batch_shapes(n: int, batch_size: int, image_shape, resize: int | None,
-                 drop_last: bool = False) -> list[tuple[int, ...]]:
-    """Shapes of the first and, if it is smaller, the last batch of ``n`` images."""
-    c, h, w = image_shape
-    if resize is not None:
-        h = w = resize
-    shapes = [(min(batch_size, n), c, h, w)]
-    if n % batch_size and n > batch_size and not drop_last:
-        shapes.append((n % batch_size, c, h, w))
-    return shapes
-
-
-def loader_batch_shapes(data_iter) -> list[tuple[int, ...]]:
-    """Batch shapes of one of our loaders (DeviceLoader, or a DataLoader from
-    :func:`load_data_fashion_mnist`); an empty list for anything else."""
-    if isinstance(data_iter, DeviceLoader):
-        return data_iter.batch_shapes()
-    if (isinstance(data_iter, data.DataLoader) and isinstance(data_iter.collate_fn, _Collate)
-            and isinstance(data_iter.dataset, data.TensorDataset) and data_iter.batch_size):
-        images = data_iter.dataset.tensors[0]
-        return batch_shapes(len(images), data_iter.batch_size, images.shape[1:],
-                            data_iter.collate_fn.resize, data_iter.drop_last)
-    return []
 
 
 def get_fashion_mnist_labels(labels) -> list[str]:
@@ -321,92 +357,3 @@ def get_fashion_mnist_labels(labels) -> list[str]:
 
 
 text_labels = get_fashion_mnist_labels  # the name d2l's text uses
-
-
-@dataclasses.dataclass(frozen=True)
-class Augment:
-    """Per-sample random crop (with zero padding), horizontal flip and random erasing.
-
-    Applied to whole batches on the device, after resizing, so it costs a few tensor ops per
-    batch instead of per-image Python. Every sample gets its own crop offset, its own coin for
-    the flip and its own erased rectangle; labels are untouched (the batch keeps its order).
-    The crop padding is given in pixels of the original 28x28 image and scaled with the
-    resize, so ``crop=4`` means 4 px at 28 and 32 px at 224: the same shift relative to the
-    garment at every resolution.
-
-    ``generator`` makes the draws reproducible; it must live on the batch's device.
-    """
-
-    crop: int = 0
-    flip: bool = False
-    erase: float = 0.0
-
-    def __post_init__(self):
-        if not (isinstance(self.crop, int) and self.crop >= 0):
-            raise ValueError(f"crop padding must be a whole number of pixels >= 0, got {self.crop!r}")
-        if not 0.0 <= self.erase <= 1.0:
-            raise ValueError(f"erase is a probability in [0, 1], got {self.erase!r}")
-
-    def __bool__(self) -> bool:
-        return bool(self.crop or self.flip or self.erase)
-
-    def __call__(self, X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        if X.dim() != 4:
-            raise ValueError(f"Augment expects a batch of shape (n, c, h, w), got {tuple(X.shape)}")
-        if self.crop:
-            X = random_crop(X, max(1, round(self.crop * X.shape[-1] / 28)), generator)
-        if self.flip:
-            X = random_flip(X, generator)
-        if self.erase:
-            X = random_erasing(X, self.erase, generator)
-        return X
-
-
-def random_crop(X: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Pad every image by ``padding`` zeros and cut a random window of the original size.
-
-    One gather for the whole batch: row and column indices are offset per sample.
-    """
-    n, c, h, w = X.shape
-    padded = F.pad(X, (padding,) * 4)
-    dy = torch.randint(0, 2 * padding + 1, (n, 1), device=X.device, generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (n, 1), device=X.device, generator=generator)
-    rows = (dy + torch.arange(h, device=X.device))[:, None, :, None]  # (n, 1, h, 1)
-    cols = (dx + torch.arange(w, device=X.device))[:, None, None, :]  # (n, 1, 1, w)
-    batch = torch.arange(n, device=X.device)[:, None, None, None]
-    channel = torch.arange(c, device=X.device)[None, :, None, None]
-    return padded[batch, channel, rows, cols]
-
-
-def random_flip(X: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mirror each image left-right with probability 1/2."""
-    coin = torch.rand(len(X), device=X.device, generator=generator) < 0.5
-    return torch.where(coin[:, None, None, None], X.flip(-1), X)
-
-
-def random_erasing(X: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None, *,
-                   scale: tuple[float, float] = (0.02, 0.33),
-                   ratio: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
-    """Random erasing (Zhong et al., 2020): with probability ``p`` replace a random rectangle
-    of each image with uniform noise.
-
-    The rectangle covers a fraction of the image drawn from ``scale``, with aspect ratio drawn
-    log-uniformly from ``ratio``; it is clipped to fit. The network must then recognise a
-    garment from its parts, which is what a model that has memorised whole images cannot do.
-    """
-    n, c, h, w = X.shape
-    dev = X.device
-    rand = lambda *shape: torch.rand(*shape, device=dev, generator=generator)  # noqa: E731
-    area = (scale[0] + (scale[1] - scale[0]) * rand(n)) * h * w
-    log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * rand(n)
-    eh = (area * log_r.exp()).sqrt().round().clamp(1, h).long()
-    ew = (area / log_r.exp()).sqrt().round().clamp(1, w).long()
-    top = (rand(n) * (h - eh + 1)).floor().long()
-    left = (rand(n) * (w - ew + 1)).floor().long()
-    r = torch.arange(h, device=dev)[None, :, None]
-    q = torch.arange(w, device=dev)[None, None, :]
-    box = ((r >= top[:, None, None]) & (r < (top + eh)[:, None, None])
-           & (q >= left[:, None, None]) & (q < (left + ew)[:, None, None]))
-    box &= (rand(n) < p)[:, None, None]
-    noise = rand(n, c, h, w).to(X.dtype)
-    return torch.where(box[:, None], noise, X)

@@ -31,12 +31,37 @@ def try_gpu(i: int = 0) -> torch.device:
     return gpu(i) if num_gpus() >= i + 1 else cpu()
 
 
+def resolve_device(name: str | torch.device | None = None) -> torch.device:
+    """The device called ``name`` (``cpu``, ``cuda``, ``cuda:N``), checked; None: :func:`try_gpu`.
+
+    A clear ``ValueError`` for anything this course cannot train on: not a device, not a CPU
+    or GPU, no CUDA, or a GPU number this machine does not have.
+    """
+    if name is None or name == "":
+        return try_gpu()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r} is not a device: use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r}: this course trains on cpu or cuda")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name}: CUDA is not available on this machine")
+        if (device.index or 0) >= num_gpus():
+            raise ValueError(f"device {name}: this machine has {num_gpus()} GPU(s), "
+                             f"numbered from 0")
+    return device
+
+
 def device_name(device: torch.device | str) -> str:
     """A human name for the device: the GPU's model, or the CPU's."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return (f"CPU ({platform.processor() or platform.machine()}, {threads} "
+            f"thread{'' if threads == 1 else 's'})")
 
 
 def cpu_has_native_bf16() -> bool:

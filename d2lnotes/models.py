@@ -213,3 +213,24 @@ def _valid_sizes(meta: nn.Module, channels: int, largest: int = 256) -> list[int
         except (RuntimeError, ValueError):
             pass
     return ok
+
+
+def layer_grad_norms(net: nn.Module, X: torch.Tensor, y: torch.Tensor,
+                     loss_fn=None) -> pd.DataFrame:
+    """Gradient norm of every Linear/Conv2d weight for one batch, bottom layer first.
+
+    Used to see where the gradient is small (the bottom layers, the notes' Q2) and how batch
+    normalization changes that (Q9). Leaves the parameters' ``.grad`` cleared afterwards.
+    """
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    net.zero_grad(set_to_none=True)
+    loss_fn(net(X), y).backward()
+    rows = []
+    for name, m in net.named_modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)) and m.weight.grad is not None:
+            g = m.weight.grad
+            rows.append({"layer": name, "kind": type(m).__name__,
+                         "grad norm": g.norm().item(),
+                         "relative grad norm": (g.norm() / m.weight.norm()).item()})
+    net.zero_grad(set_to_none=True)
+    return pd.DataFrame(rows)

@@ -5,7 +5,8 @@ GPU and hopeless on a 2-core CI machine, so every notebook reads its sizes from 
 
 * ``smoke``: CI. Seconds per notebook, on a small subset of the real data.
 * ``quick``: a reader on a CPU. Minutes.
-* ``full``:  the seed's settings (lr 0.05, 10 epochs, batch 256, resize 224, 60,000/10,000).
+* ``full``:  the seed's settings (10 epochs, batch 256, resize 224, 60,000/10,000; the learning
+  rate, 0.05, is the recipe's: :data:`d2lnotes.recipe.RECIPES`).
 
 ``D2LNOTES_PROFILE`` picks one; the default ``auto`` means ``full`` when CUDA is available and
 ``quick`` otherwise. Run ``python -m d2lnotes.settings`` to print the profile in force.
@@ -16,6 +17,8 @@ import dataclasses
 import os
 
 import torch
+
+from .device import try_gpu
 
 ENV_VAR = "D2LNOTES_PROFILE"
 
@@ -28,24 +31,19 @@ class Profile:
     resize: int  # image side in pixels fed to the network (Fashion-MNIST is 28x28)
     train_size: int  # number of training images used (the first ``train_size`` of 60,000)
     test_size: int  # number of test images used (the first ``test_size`` of 10,000)
-    epochs: int
-    batch_size: int
-    lr: float
-    # Experiments with small models (LeNet, MLPs on 28x28 images) cost far less per image, so
-    # they get more data and epochs than the ResNet runs of the same profile.
-    small_train_size: int
-    small_epochs: int
+    epochs: int  # passes over the training images
+    batch_size: int  # images per SGD step
 
     def describe(self, device: str | torch.device | None = None) -> str:
         """One line saying what actually runs, next to what the seed runs."""
-        device = device if device is not None else default_device()
+        device = device if device is not None else try_gpu()
         full = PROFILES["full"]
         return (
             f"profile {self.name} on {device}: resize {self.resize}, "
             f"{self.train_size:,}/{self.test_size:,} images, {_plural(self.epochs, 'epoch')}, "
-            f"batch {self.batch_size}, lr {self.lr:g} "
-            f"(full: resize {full.resize}, {full.train_size:,}/{full.test_size:,}, "
-            f"{_plural(full.epochs, 'epoch')}, batch {full.batch_size}, lr {full.lr:g})"
+            f"batch {self.batch_size} (full: resize {full.resize}, "
+            f"{full.train_size:,}/{full.test_size:,}, {_plural(full.epochs, 'epoch')}, "
+            f"batch {full.batch_size})"
         )
 
 
@@ -53,20 +51,17 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+# Sizes for ResNet-18 runs. Notebooks that train smaller networks (LeNet, MLPs) or several
+# of them keep their own budget per profile name, next to the experiment it sizes.
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", resize=28, train_size=1_024, test_size=512, epochs=1,
-                     batch_size=128, lr=0.05, small_train_size=2_048, small_epochs=3),
+                     batch_size=128),
     "quick": Profile("quick", resize=28, train_size=6_000, test_size=1_000, epochs=2,
-                     batch_size=128, lr=0.05, small_train_size=12_000, small_epochs=8),
+                     batch_size=128),
     "full": Profile("full", resize=224, train_size=60_000, test_size=10_000, epochs=10,
-                    batch_size=256, lr=0.05, small_train_size=60_000, small_epochs=10),
+                    batch_size=256),
 }
 VALID_NAMES = ("auto", *PROFILES)
-
-
-def default_device() -> torch.device:
-    """The device a notebook trains on: the first GPU if there is one, else the CPU."""
-    return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
 
 
 def get_profile(name: str | None = None) -> Profile:

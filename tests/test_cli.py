@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from d2lnotes import cli, train
+from d2lnotes import cli, device, recipe, runs, train
 
 SMALL = ["--profile", "smoke", "--train-size", "256", "--test-size", "128", "--epochs", "1",
          "--no-progress"]
@@ -23,7 +23,7 @@ def test_train_writes_a_valid_record(fmnist_root, tmp_path, capsys):
     assert set(record["versions"]) >= {"python", "torch", "torchvision", "cuda"}
     assert record["device_name"]
     [row] = record["history"]
-    assert set(train.HISTORY_COLUMNS) <= set(row)
+    assert set(runs.HISTORY_COLUMNS) <= set(row)
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("completed: train loss") and "images/s" in last
 
@@ -52,7 +52,7 @@ def test_flags_override_the_profile():
     assert settings["epochs"] == 7 and settings["resize"] == 64
     assert settings["train_size"] == 6_000 and settings["profile"] == "quick"
     assert settings["device"] == "cpu"
-    assert settings["amp"] == ("bfloat16" if train.cpu_has_native_bf16() else "off")
+    assert settings["amp"] == ("bfloat16" if device.cpu_has_native_bf16() else "off")
 
 
 def test_unavailable_cuda_and_sizes_are_clear_errors(monkeypatch, tmp_path, capsys):
@@ -88,10 +88,10 @@ def test_divergence_names_epoch_and_lr():
 
 def test_record_round_trip(tmp_path):
     record = {"settings": {"profile": "smoke"}, "status": "completed",
-              "history": [dict(zip(train.HISTORY_COLUMNS, [0, 1.0, 2.0, 0.5, 0.4, 3.0]))]}
-    train.save_record(record, tmp_path / "sub" / "record.json")
-    loaded, history = train.load_record(tmp_path / "sub" / "record.json")
-    assert loaded == record and list(history.columns) == train.HISTORY_COLUMNS
+              "history": [dict(zip(runs.HISTORY_COLUMNS, [0, 1.0, 2.0, 0.5, 0.4, 3.0]))]}
+    runs.save_record(record, tmp_path / "sub" / "record.json")
+    loaded, history = runs.load_record(tmp_path / "sub" / "record.json")
+    assert loaded == record and list(history.columns) == runs.HISTORY_COLUMNS
     assert not (tmp_path / "sub" / "record.json.tmp").exists()
 
 
@@ -99,13 +99,13 @@ def test_recipe_flags_override_single_fields():
     args = cli.build_parser().parse_args(["train", "--recipe", "improved", "--erase", "0",
                                           "--ema", "0.5", "--no-tta", "--device", "cpu"])
     settings = cli.resolve_settings(args)
-    recipe = cli.recipe_from_settings(settings)
+    rec = recipe.recipe_from_dict(settings["recipe_settings"])
     assert settings["recipe"] == "improved+custom"
-    assert recipe.augment == train.RECIPES["improved"].augment.__class__(crop=2, flip=True,
-                                                                         erase=0.0)
-    assert recipe.ema == 0.5 and recipe.tta is False and recipe.momentum == 0.9
+    assert rec.augment == recipe.Augment(crop=2, flip=True, erase=0.0)
+    assert rec.ema == 0.5 and rec.tta is False and rec.momentum == 0.9
     plain = cli.resolve_settings(cli.build_parser().parse_args(["train", "--device", "cpu"]))
-    assert plain["recipe"] == "seed" and cli.recipe_from_settings(plain) == train.RECIPES["seed"]
+    assert plain["recipe"] == "seed"
+    assert recipe.recipe_from_dict(plain["recipe_settings"]) == recipe.RECIPES["seed"]
 
 
 def test_inconsistent_recipe_flags_are_clear_errors(tmp_path, capsys):

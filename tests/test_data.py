@@ -5,7 +5,7 @@ import torch
 import torchvision
 from matplotlib.figure import Figure
 
-from d2lnotes import data
+from d2lnotes import data, plot
 from d2lnotes.settings import PROFILES
 
 
@@ -121,5 +121,38 @@ def test_missing_data_without_download(tmp_path):
 def test_labels_and_images():
     assert data.get_fashion_mnist_labels([0, 9, 5]) == ["t-shirt", "ankle boot", "sandal"]
     assert data.text_labels(torch.tensor([1])) == ["trouser"]
-    fig = data.show_images(torch.rand(5, 1, 28, 28), 2, 3, titles=list("abcde"))
+    fig = plot.show_images(torch.rand(5, 1, 28, 28), 2, 3, titles=list("abcde"))
     assert isinstance(fig, Figure) and len(fig.axes) == 6
+
+
+def _labels(loader):
+    return torch.cat([y for _, y in loader])
+
+
+def test_the_order_is_a_function_of_seed_and_epoch_in_both_loaders(fmnist_root):
+    """No hidden state: epoch e's order comes from (seed, e), so a resumed run needs no
+    generator state, and the DataLoader path and the fast path visit the same batches."""
+    host, _ = data.load_data_fashion_mnist(64, train_size=300, test_size=64, seed=5)
+    fast, _ = data.load_data_fashion_mnist(64, train_size=300, test_size=64, seed=5,
+                                           device="cpu")
+    e0, e1 = _labels(host), _labels(host)  # without set_epoch: epochs 0, 1, ... in turn
+    assert not torch.equal(e0, e1)
+    fast.set_epoch(1)
+    assert torch.equal(_labels(fast), e1)
+    for loader in (host, fast):
+        loader.set_epoch(0)
+        assert torch.equal(_labels(loader), e0)
+    host.seed = 6
+    host.set_epoch(0)
+    assert not torch.equal(_labels(host), e0)
+
+
+def test_both_loaders_tell_their_batch_shapes(fmnist_root):
+    host, test = data.load_data_fashion_mnist(64, resize=32, train_size=300, test_size=64,
+                                              seed=0)
+    fast, _ = data.load_data_fashion_mnist(64, resize=32, train_size=300, test_size=64,
+                                           seed=0, device="cpu")
+    expected = [(64, 1, 32, 32), (44, 1, 32, 32)]
+    assert host.batch_shapes() == fast.batch_shapes() == expected
+    assert [tuple(X.shape) for X, _ in host][::4] == expected
+    assert test.batch_shapes() == [(64, 1, 32, 32)]

@@ -12,7 +12,7 @@ import torch
 
 from helpers.procs import wait_for
 
-from d2lnotes import data, models, train
+from d2lnotes import data, models, runs, train
 
 HELPER = Path(__file__).parent / "helpers" / "ddp_steps.py"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -107,8 +107,8 @@ def test_checkpoint_and_resume_under_two_processes(fmnist_root, tmp_path):
     assert got["status"] == "completed" and got["resumed"]
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert strip(got["history"]) == strip(ref["history"])
-    a = train.load_checkpoint(train.list_checkpoints(reference)[-1])["model"]
-    b = train.load_checkpoint(train.list_checkpoints(out)[-1])["model"]
+    a = runs.load_checkpoint(runs.list_checkpoints(reference)[-1])["model"]
+    b = runs.load_checkpoint(runs.list_checkpoints(out)[-1])["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from d2lnotes import data, models, train
+from d2lnotes import data, models, recipe, train
 
 
 def _batch(n=64, size=28, seed=0):
@@ -14,9 +14,9 @@ def _batch(n=64, size=28, seed=0):
     return X, y
 
 
-@pytest.mark.parametrize("augment", [data.Augment(crop=4), data.Augment(flip=True),
-                                     data.Augment(erase=1.0),
-                                     data.Augment(crop=2, flip=True, erase=0.5)])
+@pytest.mark.parametrize("augment", [recipe.Augment(crop=4), recipe.Augment(flip=True),
+                                     recipe.Augment(erase=1.0),
+                                     recipe.Augment(crop=2, flip=True, erase=0.5)])
 @pytest.mark.parametrize("size", [28, 64])
 def test_augment_keeps_shape_dtype_and_differs_per_sample(augment, size):
     X, _ = _batch(size=size)
@@ -33,15 +33,15 @@ def test_augment_keeps_shape_dtype_and_differs_per_sample(augment, size):
 
 def test_augment_is_reproducible_and_identity_when_off():
     X, _ = _batch()
-    a = data.Augment(crop=4, flip=True, erase=0.5)
+    a = recipe.Augment(crop=4, flip=True, erase=0.5)
     assert torch.equal(a(X, torch.Generator().manual_seed(3)), a(X, torch.Generator().manual_seed(3)))
-    assert not data.Augment()
-    assert torch.equal(data.Augment()(X), X)
+    assert not recipe.Augment()
+    assert torch.equal(recipe.Augment()(X), X)
 
 
 def test_random_crop_is_a_shifted_window():
     X = torch.arange(36.0).view(1, 1, 6, 6).repeat(200, 1, 1, 1)
-    out = data.random_crop(X, 1, torch.Generator().manual_seed(0))
+    out = recipe.random_crop(X, 1, torch.Generator().manual_seed(0))
     padded = nn.functional.pad(X[:1], (1, 1, 1, 1))[0, 0]
     windows = {(dy, dx): padded[dy:dy + 6, dx:dx + 6] for dy in range(3) for dx in range(3)}
     seen = set()
@@ -54,7 +54,7 @@ def test_random_crop_is_a_shifted_window():
 
 def test_random_flip_mirrors_about_half():
     X, _ = _batch(n=400)
-    out = data.random_flip(X, torch.Generator().manual_seed(0))
+    out = recipe.random_flip(X, torch.Generator().manual_seed(0))
     flipped = torch.tensor([torch.equal(o, x.flip(-1)) for o, x in zip(out, X)])
     kept = torch.tensor([torch.equal(o, x) for o, x in zip(out, X)])
     assert (flipped | kept).all()
@@ -63,21 +63,21 @@ def test_random_flip_mirrors_about_half():
 
 def test_random_erasing_replaces_one_rectangle():
     X = torch.zeros(300, 1, 28, 28)
-    out = data.random_erasing(X, 1.0, torch.Generator().manual_seed(0))
+    out = recipe.random_erasing(X, 1.0, torch.Generator().manual_seed(0))
     for o in out[:, 0]:
         rows, cols = (o != 0).any(dim=1).nonzero(), (o != 0).any(dim=0).nonzero()
         area = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
         assert 0.01 * 784 <= area <= 0.4 * 784  # scale (0.02, 0.33), after rounding
-    assert torch.equal(data.random_erasing(X, 0.0, torch.Generator().manual_seed(0)), X)
+    assert torch.equal(recipe.random_erasing(X, 0.0, torch.Generator().manual_seed(0)), X)
 
 
 def test_augment_rejects_bad_settings():
     with pytest.raises(ValueError, match="crop"):
-        data.Augment(crop=-1)
+        recipe.Augment(crop=-1)
     with pytest.raises(ValueError, match="probability"):
-        data.Augment(erase=1.5)
+        recipe.Augment(erase=1.5)
     with pytest.raises(ValueError, match=r"\(n, c, h, w\)"):
-        data.Augment(flip=True)(torch.rand(28, 28))
+        recipe.Augment(flip=True)(torch.rand(28, 28))
 
 
 def test_labels_stay_aligned_and_augmentation_is_off_in_evaluation():
@@ -96,9 +96,9 @@ def test_labels_stay_aligned_and_augmentation_is_off_in_evaluation():
             return nn.functional.one_hot((X.amax(dim=(1, 2, 3)) * 10).round().long(), 10).float() + self.w
 
     loader = [(X, y)]
-    recipe = train.Recipe("crop+flip", augment=data.Augment(crop=4, flip=True))
+    crop_flip = recipe.Recipe("crop+flip", augment=recipe.Augment(crop=4, flip=True))
     history = train.train_ch6(Spy(), loader, loader, 1, 0.1, "cpu", init=False, verbose=False,
-                              recipe=recipe)
+                              recipe=crop_flip)
     train_X = [x for training, x in seen if training][0]
     eval_X = [x for training, x in seen if not training][0]
     assert not torch.equal(train_X, X)  # augmented in training (crops add zero borders)
@@ -108,7 +108,7 @@ def test_labels_stay_aligned_and_augmentation_is_off_in_evaluation():
 
 def test_param_groups_exclude_bn_and_biases():
     net = models.resnet18()
-    decay, no_decay = train.param_groups(net, 5e-4)
+    decay, no_decay = recipe.param_groups(net, 5e-4)
     assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
     ids = lambda ps: {id(p) for p in ps}  # noqa: E731
     bn = [p for m in net.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters()]
@@ -123,7 +123,7 @@ def test_param_groups_exclude_bn_and_biases():
 def test_weight_decay_leaves_bn_alone_in_training():
     """With zero gradients, decay must shrink conv weights and leave BN's gamma at 1."""
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4))
-    opt = torch.optim.SGD(train.param_groups(net, 0.1), lr=1.0)
+    opt = torch.optim.SGD(recipe.param_groups(net, 0.1), lr=1.0)
     w0 = net[0].weight.detach().clone()
     for p in net.parameters():
         p.grad = torch.zeros_like(p)
@@ -136,8 +136,7 @@ def test_weight_decay_leaves_bn_alone_in_training():
 def test_schedules_warm_up_then_anneal(schedule):
     net = nn.Linear(2, 2)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    recipe = train.Recipe(schedule=schedule, warmup=0.2)
-    sched = train.make_scheduler(opt, recipe, 0.1, 100)
+    sched = recipe.make_scheduler(opt, recipe.Recipe(schedule=schedule, warmup=0.2), 0.1, 100)
     lrs = []
     for _ in range(100):
         lrs.append(opt.param_groups[0]["lr"])
@@ -146,20 +145,20 @@ def test_schedules_warm_up_then_anneal(schedule):
     peak = max(range(100), key=lambda i: lrs[i])
     assert 10 <= peak <= 30 and lrs[peak] == pytest.approx(0.1, rel=0.05)
     assert lrs[0] < 0.05 and lrs[-1] < 0.01
-    assert train.make_scheduler(opt, train.Recipe(), 0.1, 100) is None
+    assert recipe.make_scheduler(opt, recipe.Recipe(), 0.1, 100) is None
 
 
 def test_recipes_and_bad_recipe_settings():
-    assert train.get_recipe(None) == train.RECIPES["seed"] == train.Recipe()
-    assert train.get_recipe("improved").augment
+    assert recipe.get_recipe(None) == recipe.RECIPES["seed"] == recipe.Recipe()
+    assert recipe.get_recipe("improved").augment
     with pytest.raises(ValueError, match="valid recipes: seed, improved"):
-        train.get_recipe("best")
+        recipe.get_recipe("best")
     with pytest.raises(ValueError, match="schedule"):
-        train.Recipe(schedule="step")
+        recipe.Recipe(schedule="step")
     with pytest.raises(ValueError, match="label_smoothing"):
-        train.Recipe(label_smoothing=1.0)
+        recipe.Recipe(label_smoothing=1.0)
     with pytest.raises(ValueError, match="nesterov"):
-        train.Recipe(nesterov=True)
+        recipe.Recipe(nesterov=True)
 
 
 def test_tta_averages_an_image_and_its_mirror():
@@ -176,10 +175,9 @@ def test_ema_is_evaluated_and_handed_back(small):
     results = {}
     for ema in (0.0, 0.5):
         torch.manual_seed(0)
-        train_iter.generator.manual_seed(0)
         net = models.lenet(batch_norm=True)
         h = train.train_ch6(net, train_iter, test_iter, 3, 0.5, "cpu", verbose=False,
-                            amp=False, recipe=train.Recipe("ema", ema=ema))
+                            amp=False, recipe=recipe.Recipe("ema", ema=ema))
         # the net we get back is the one that was evaluated last
         loss, acc = train.evaluate_loss_accuracy(net, test_iter)
         assert acc == pytest.approx(h["val_acc_all"].iloc[-1])
@@ -202,13 +200,25 @@ def test_improved_recipe_beats_the_seed_recipe(fmnist_root):
                                                          device="cpu", seed=0)
     final = {}
     for name in ("seed", "improved"):
-        recipe, accs = train.get_recipe(name), []
+        rec, accs = recipe.get_recipe(name), []
         for seed in (0, 1):
             torch.manual_seed(seed)
-            train_iter.generator.manual_seed(seed)
-            h = train.train_ch6(models.resnet18(), train_iter, test_iter, 6, recipe.lr, "cpu",
-                                verbose=False, recipe=recipe)
+            train_iter.seed = seed
+            h = train.train_ch6(models.resnet18(), train_iter, test_iter, 6, rec.lr, "cpu",
+                                verbose=False, recipe=rec)
             accs.append(h["val_acc_all"].iloc[-1])
         final[name] = accs
     print(final)
     assert min(final["improved"]) > max(final["seed"]) + 0.03
+
+
+def test_one_cycle_on_very_short_runs():
+    """PyTorch's OneCycleLR divides by the warm-up length minus one: 4 steps at 25% warm-up
+    used to crash with ZeroDivisionError; now 4 steps work and fewer are a clear error."""
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    sched = recipe.make_scheduler(opt, recipe.RECIPES["improved"], 0.1, 4)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    with pytest.raises(ValueError, match="at least 4 steps"):
+        recipe.make_scheduler(opt, recipe.RECIPES["improved"], 0.1, 3)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from helpers.procs import wait_for
 
-from d2lnotes import cli, data, models, train
+from d2lnotes import cli, data, models, runs, train
 from d2lnotes.settings import ENV_VAR as PROFILE_VAR
 
 RUN = ["train", "--profile", "smoke", "--train-size", "640", "--test-size", "256",
@@ -34,7 +34,7 @@ def _cli(args, **kw):
 def _final(out: Path):
     record = json.loads((out / "record.json").read_text())
     history = [{k: v for k, v in row.items() if k != "seconds"} for row in record["history"]]
-    state = train.load_checkpoint(train.list_checkpoints(out)[-1])
+    state = runs.load_checkpoint(runs.list_checkpoints(out)[-1])
     return record, history, state["model"]
 
 
@@ -81,7 +81,7 @@ def test_sigint_and_sigterm_leave_a_loadable_checkpoint_and_exit_130(fmnist_root
         assert f"resume with: python -m d2lnotes train --out {out} --resume" in stderr
         record = json.loads((out / "record.json").read_text())
         assert record["status"] == "interrupted" and len(record["history"]) >= 1
-        state = train.load_checkpoint(train.list_checkpoints(out)[-1])
+        state = runs.load_checkpoint(runs.list_checkpoints(out)[-1])
         assert state["epoch"] == len(record["history"])
 
 
@@ -89,13 +89,13 @@ def test_a_corrupt_checkpoint_is_reported_and_the_previous_survives(fmnist_root,
                                                                     capsys):
     out = tmp_path / "run"
     assert cli.main([*RUN, "--epochs", "2", "--out", str(out)]) == cli.EXIT_OK
-    first, last = train.list_checkpoints(out)
+    first, last = runs.list_checkpoints(out)
     last.write_bytes(last.read_bytes()[:1000])  # truncated, as by a crash while copying
     assert cli.main(["train", "--out", str(out), "--resume", "--no-progress"]) == cli.EXIT_ERROR
     err = capsys.readouterr().err
     assert f"cannot read checkpoint {last}" in err and str(first) in err
     assert "Traceback" not in err
-    assert train.load_checkpoint(first)["epoch"] == 1  # still there, still good
+    assert runs.load_checkpoint(first)["epoch"] == 1  # still there, still good
     assert last.exists()  # the damaged file is not deleted either
 
 
@@ -120,8 +120,8 @@ def test_divergence_stops_with_step_and_lr_and_keeps_the_last_good_checkpoint(fm
     assert "diverged" in err and "step" in err and "learning rate 1e+30" in err
     record = json.loads((out / "record.json").read_text())
     assert record["status"] == "diverged"
-    [good] = train.list_checkpoints(out)
-    state = train.load_checkpoint(good)
+    [good] = runs.list_checkpoints(out)
+    state = runs.load_checkpoint(good)
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
@@ -132,7 +132,6 @@ def test_train_ch6_resume_in_process_is_exact(fmnist_root, tmp_path):
 
     def run(folder, stop_after=None, resume=False):
         torch.manual_seed(0)
-        loaders[0].generator.manual_seed(0)
         net, steps = models.lenet(batch_norm=True), []
         stop = (lambda: steps.append(1) or len(steps) == stop_after) if stop_after else None
         h = train.train_ch6(net, *loaders, 3, 0.3, "cpu", verbose=False, amp=False,
@@ -159,8 +158,8 @@ def test_checkpoints_load_without_running_code(tmp_path):
 
     path = tmp_path / "checkpoint-epoch0001.pt"
     torch.save({"format": 2, "payload": Evil()}, path)
-    with pytest.raises(train.CheckpointError, match="cannot read checkpoint"):
-        train.load_checkpoint(path)
+    with pytest.raises(runs.CheckpointError, match="cannot read checkpoint"):
+        runs.load_checkpoint(path)
 
 
 # ---- clear errors before any work starts -------------------------------------------------

@@ -2,12 +2,14 @@ import pytest
 import torch
 
 from d2lnotes import settings
+from d2lnotes.recipe import RECIPES
 from d2lnotes.settings import PROFILES, get_profile
 
 
 def test_full_profile_is_the_seeds_experiment():
     full = PROFILES["full"]
-    assert (full.lr, full.epochs, full.batch_size, full.resize) == (0.05, 10, 256, 224)
+    assert (full.epochs, full.batch_size, full.resize) == (10, 256, 224)
+    assert RECIPES["seed"].lr == 0.05  # the notes' learning rate lives in their recipe
     assert (full.train_size, full.test_size) == (60_000, 10_000)
 
 
@@ -54,7 +56,7 @@ def test_unknown_profile_lists_valid_names(monkeypatch):
 def test_describe_states_actual_and_seed_settings():
     line = PROFILES["quick"].describe("cpu")
     assert line.startswith("profile quick on cpu: resize 28, 6,000/1,000 images, 2 epochs")
-    assert "(full: resize 224, 60,000/10,000, 10 epochs, batch 256, lr 0.05)" in line
+    assert "(full: resize 224, 60,000/10,000, 10 epochs, batch 256)" in line
 
 
 def test_profiles_are_frozen():

@@ -1,3 +1,4 @@
+import json
 import math
 
 import pandas as pd
@@ -5,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from d2lnotes import data, models, train
+from d2lnotes import data, device, models, runs, train
 from d2lnotes.bn import BatchNorm
 
 
@@ -31,13 +32,13 @@ def test_accuracy_counts_correct_predictions():
 
 
 def test_device_helpers(monkeypatch):
-    assert train.cpu() == torch.device("cpu")
-    assert train.gpu(1) == torch.device("cuda:1")
-    monkeypatch.setattr(train, "num_gpus", lambda: 0)
-    assert train.try_gpu() == torch.device("cpu")
-    monkeypatch.setattr(train, "num_gpus", lambda: 2)
-    assert train.try_gpu(1) == torch.device("cuda:1")
-    assert train.try_gpu(2) == torch.device("cpu")
+    assert device.cpu() == torch.device("cpu")
+    assert device.gpu(1) == torch.device("cuda:1")
+    monkeypatch.setattr(device, "num_gpus", lambda: 0)
+    assert device.try_gpu() == torch.device("cpu")
+    monkeypatch.setattr(device, "num_gpus", lambda: 2)
+    assert device.try_gpu(1) == torch.device("cuda:1")
+    assert device.try_gpu(2) == torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_train_ch6_learns_on_real_data(small_data, capsys):
     train_iter, test_iter = small_data
     torch.manual_seed(0)
     history = train.train_ch6(models.lenet(batch_norm=True), train_iter, test_iter, 2, 1.0,
-                              train.try_gpu())
+                              device.try_gpu())
     assert list(history.columns) == ["epoch", "train_loss_all", "val_loss_all",
                                      "train_acc_all", "val_acc_all", "seconds"]
     assert list(history["epoch"]) == [0, 1]
@@ -110,16 +111,16 @@ def test_device_loader_order_follows_seed(fmnist_root):
 
 def test_epochs_to_reach():
     h = pd.DataFrame({"val_acc_all": [0.5, 0.7, 0.8]})
-    assert train.epochs_to_reach(h, 0.7) == 2
-    assert train.epochs_to_reach(h, 0.5) == 1
-    assert math.isnan(train.epochs_to_reach(h, 0.9))
+    assert runs.epochs_to_reach(h, 0.7) == 2
+    assert runs.epochs_to_reach(h, 0.5) == 1
+    assert math.isnan(runs.epochs_to_reach(h, 0.9))
 
 
 def test_layer_grad_norms_one_row_per_weight_layer():
     torch.manual_seed(0)
     net = models.lenet()
     X, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
-    g = train.layer_grad_norms(net, X, y)
+    g = models.layer_grad_norms(net, X, y)
     assert list(g["kind"]) == ["Conv2d", "Conv2d", "Linear", "Linear", "Linear"]
     assert (g["grad norm"] > 0).all()
     assert all(p.grad is None for p in net.parameters())
@@ -170,9 +171,38 @@ def test_fast_and_dataloader_paths_give_the_same_history(fmnist_root):
 
 
 def test_amp_auto_picks_bf16_only_on_cpus_with_native_bf16(monkeypatch):
-    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: True)
-    assert train.amp_dtype("cpu") == torch.bfloat16
-    assert train.amp_dtype("cpu", False) is None
-    monkeypatch.setattr(train, "cpu_has_native_bf16", lambda: False)
-    assert train.amp_dtype("cpu") is None
-    assert train.amp_dtype("cpu", True) == torch.bfloat16
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert device.amp_dtype("cpu") == torch.bfloat16
+    assert device.amp_dtype("cpu", False) is None
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
+    assert device.amp_dtype("cpu") is None
+    assert device.amp_dtype("cpu", True) == torch.bfloat16
+
+
+def test_provenance_names_the_commit_and_the_command(tmp_path, monkeypatch):
+    state = runs.git_state()
+    assert state["git_commit"] is None or len(state["git_commit"]) == 40
+    record = runs.provenance("cpu", argv=["python", "-m", "d2lnotes", "train"])
+    assert record["command"] == "python -m d2lnotes train" and record["device_name"]
+    # a copy of the tree without .git (as sent to a GPU machine): the commit can be given
+    monkeypatch.setenv("D2LNOTES_GIT_COMMIT", "a" * 40)
+    monkeypatch.setenv("D2LNOTES_GIT_DIRTY", "1")
+    given = runs.git_state(tmp_path)
+    assert given["git_commit"] == "a" * 40 and given["git_dirty"] is True
+    assert "given" in given["git_source"]
+    monkeypatch.delenv("D2LNOTES_GIT_COMMIT")
+    assert runs.git_state(tmp_path) == {"git_commit": None, "git_dirty": None}
+
+
+def test_one_atomic_writer_leaves_no_half_file(tmp_path):
+    path = tmp_path / "record.json"
+    runs.save_json({"a": 1}, path)
+
+    def broken(f):
+        f.write("{\"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        runs.atomic_write(path, broken, mode="w")
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert list(tmp_path.iterdir()) == [path]  # the old file, intact; no temporary left

@@ -8,10 +8,10 @@ import sys
 
 import torch
 
-from d2lnotes import cli, data, models, train
+from d2lnotes import data, dist, models, train
 
 out, kind = sys.argv[1], sys.argv[2]
-rank, world = cli.init_distributed("cpu")
+rank, world = dist.init_distributed("cpu")
 loaders = data.load_data_fashion_mnist(128, train_size=512, test_size=256, device="cpu", seed=0,
                                        rank=rank, world_size=world)
 torch.manual_seed(0)
