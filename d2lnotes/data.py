@@ -34,8 +34,9 @@ from torch.utils import data
 
 __all__ = [
     "DataCorruptError", "DataNotFoundError", "DeviceLoader", "HostLoader", "RAW_FILES",
-    "TEXT_LABELS", "data_root", "epoch_order", "fashion_mnist", "fashion_mnist_tensors",
-    "get_fashion_mnist_labels", "load_data_fashion_mnist", "resize_batch", "text_labels",
+    "TEXT_LABELS", "data_root", "draw_seed", "epoch_order", "fashion_mnist",
+    "fashion_mnist_tensors", "get_fashion_mnist_labels", "load_data_fashion_mnist",
+    "resize_batch", "text_labels",
 ]
 
 ENV_VAR = "D2LNOTES_DATA"
@@ -171,7 +172,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
-def _draw_seed(seed: int | None) -> int:
+def draw_seed(seed: int | None = None) -> int:
     """``seed``, or one drawn from torch's generator, so ``torch.manual_seed`` fixes the order."""
     return int(torch.randint(2**62, (1,)).item()) if seed is None else int(seed)
 
@@ -229,7 +230,7 @@ class HostLoader(data.DataLoader):
                  resize: int | None = None, shuffle: bool = False, seed: int | None = None,
                  num_workers: int = 0):
         self.images, self.resize = images, resize
-        sampler = _EpochShuffle(len(labels), _draw_seed(seed)) if shuffle else None
+        sampler = _EpochShuffle(len(labels), draw_seed(seed)) if shuffle else None
         super().__init__(data.TensorDataset(images, labels), batch_size, sampler=sampler,
                          num_workers=num_workers, collate_fn=_Collate(resize))
 
@@ -273,7 +274,7 @@ def load_data_fashion_mnist(batch_size: int, resize: int | None = None, *,
         raise ValueError(f"resize must be a positive number of pixels, got {resize}")
     x_train, y_train = fashion_mnist_tensors(True, train_size, root)
     x_test, y_test = fashion_mnist_tensors(False, test_size, root)
-    seed = _draw_seed(seed)
+    seed = draw_seed(seed)
     if device is not None:
         return (DeviceLoader(x_train, y_train, batch_size, resize, True, device, seed,
                              rank, world_size),
@@ -315,7 +316,7 @@ class DeviceLoader:
         self.images, self.labels = images.to(self.device), labels.to(self.device)
         self.batch_size, self.resize, self.shuffle = batch_size, resize, shuffle
         self.rank, self.world_size = rank, world_size
-        self.seed, self.epoch = _draw_seed(seed), 0
+        self.seed, self.epoch = draw_seed(seed), 0
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch whose order the next iteration uses."""

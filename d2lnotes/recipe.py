@@ -33,13 +33,14 @@ class Augment:
     ``generator`` makes the draws reproducible; it must live on the batch's device.
     """
 
-    crop: int = 0  # padding in pixels of the 28x28 original, scaled with the resize (4 -> 32 at 224)
+    crop: int = 0  # padding in px of the 28x28 original, scaled with the resize (4: 32 at 224)
     flip: bool = False  # mirror left-right with probability 1/2: garments are symmetric enough
     erase: float = 0.0  # probability of replacing a random rectangle with noise
 
     def __post_init__(self):
         if not (isinstance(self.crop, int) and self.crop >= 0):
-            raise ValueError(f"crop padding must be a whole number of pixels >= 0, got {self.crop!r}")
+            raise ValueError(f"crop padding must be a whole number of pixels >= 0, "
+                             f"got {self.crop!r}")
         if not 0.0 <= self.erase <= 1.0:
             raise ValueError(f"erase is a probability in [0, 1], got {self.erase!r}")
 
@@ -188,7 +189,7 @@ def param_groups(net: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def make_optimizer(net: nn.Module, recipe: Recipe, lr: float) -> torch.optim.SGD:
-    """The recipe's SGD: momentum as it says, weight decay only where :func:`param_groups` puts it."""
+    """The recipe's SGD: its momentum, and weight decay only where :func:`param_groups` says."""
     params = param_groups(net, recipe.weight_decay) if recipe.weight_decay else net.parameters()
     return torch.optim.SGD(params, lr=lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
 

@@ -256,6 +256,15 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])
 
 
+def _plain_state(part) -> dict | None:
+    """``part.state_dict()`` without functions: torch 2.1's OneCycleLR keeps its annealing
+    method there, which ``torch.load(weights_only=True)`` refuses; the constructor sets it
+    again when the run resumes."""
+    if part is None:
+        return None
+    return {k: v for k, v in part.state_dict().items() if not callable(v)}
+
+
 class Checkpoints:
     """The checkpoints (and, if given, the run record) of one training run in ``folder``.
 
@@ -301,8 +310,7 @@ class Checkpoints:
         if world().rank == 0:
             state = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "meta": self.meta,
                      "history": [list(r) for r in rows], "ranks": ranks,
-                     **{k: p.state_dict() if p is not None else None
-                        for k, p in self.parts.items()}}
+                     **{k: _plain_state(p) for k, p in self.parts.items()}}
             path = save_checkpoint(state, self.folder, epoch)
             if self.record is not None:
                 self.record["history"] = [dict(zip(HISTORY_COLUMNS, r)) for r in rows]

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from . import dist
+from .data import draw_seed
 from .device import (amp_dtype, autocast, grad_scaler, precision_name, synchronize,
                      to_device)
 from .models import check_input
@@ -280,7 +281,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float 
     generator = None
     if recipe.augment:  # its own stream, seeded from torch's, so torch.manual_seed fixes it;
         generator = torch.Generator(device=device)  # each data-parallel process its own draws
-        generator.manual_seed(int(torch.randint(2**62, (1,)).item()) + rank)
+        generator.manual_seed(draw_seed() + rank)
     ema = None
     if recipe.ema:
         decay = 1 - 1 / max(1.0, recipe.ema * len(train_iter))
