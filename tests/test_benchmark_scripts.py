@@ -14,14 +14,14 @@ import time_to_accuracy  # noqa: E402
 
 def test_time_to_accuracy_trains_each_recipe_with_run_settings(fmnist_root, tmp_path):
     out = tmp_path / "tta"
-    assert time_to_accuracy.main(["--profile", "smoke", "--epochs", "1", "--train-size", "64",
+    assert time_to_accuracy.main(["--profile", "smoke", "--epochs", "1", "--train-size", "128",
                                   "--test-size", "32", "--batch-size", "32", "--resize", "28",
                                   "--device", "cpu", "--no-amp", "--out", str(out)]) == 0
     r = json.loads((out / "result.json").read_text())
     assert r["benchmark"] == "time_to_accuracy" and r["git_commit"]
     assert {k: s["recipe"] for k, s in r["run_settings"].items()} == {"seed": "seed",
                                                                     "improved": "improved"}
-    assert r["run_settings"]["seed"]["amp"] == "off" and r["settings"]["train_size"] == 64
+    assert r["run_settings"]["seed"]["amp"] == "off" and r["settings"]["train_size"] == 128
     seed, improved = (r["histories"][k][0]["train_loss_all"] for k in ("seed", "improved"))
     assert seed != improved  # label smoothing and augmentation: not the same run twice
     assert "| 90% |" in (out / "stdout.txt").read_text()
