@@ -151,7 +151,7 @@ def _resumed_record(args: argparse.Namespace, out: Path) -> dict:
 
 
 def _new_record(args: argparse.Namespace, world: dist.World) -> tuple[dict, Path]:
-    """A new run's record (settings and provenance) and its folder, which must hold no run."""
+    """A new run's record (its settings) and its folder, which must hold no run."""
     settings = resolve_settings(args)
     settings.update(world_size=world.size, global_batch_size=settings["batch_size"],
                     sync_bn=bool(args.sync_bn))
@@ -250,14 +250,13 @@ def run_train(args: argparse.Namespace) -> int:
     status, code = "completed", EXIT_OK
     with _StopFlag() as stop:
         try:
-            history = train_ch6(
+            train_ch6(
                 net, train_iter, test_iter, settings["epochs"], settings["lr"], device,
                 verbose=False, amp={"off": False}.get(settings["amp"], True),
                 compile=settings["compile"], progress=not args.no_progress,
                 recipe=recipe_from_dict(settings["recipe_settings"]), checkpoint_dir=out,
                 resume=args.resume, record=record, should_stop=stop,
-                on_epoch_end=_print_epoch)
-            record["history"] = history.to_dict("records")
+                on_epoch_end=_print_epoch)  # the record's history is kept by train_ch6
         except RuntimeError as err:
             if world.size == 1 or isinstance(err, runs.CheckpointError):
                 raise

@@ -23,7 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .device import amp_dtype, device_name, resolve_device
 from .dist import barrier, gather, world
+from .recipe import get_recipe
+from .settings import get_profile
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -113,8 +116,6 @@ def provenance(device: torch.device | str | None = None,
     with the interpreter named by its file name alone); ``device`` (when given) is named with
     :func:`d2lnotes.device.device_name`.
     """
-    from .device import device_name
-
     if argv is None:
         argv = [Path(sys.orig_argv[0]).name, *sys.orig_argv[1:]]
     record = {**git_state(), "command": shlex.join(argv), "versions": versions(),
@@ -164,10 +165,6 @@ def run_settings(profile: str | None = None, recipe=None, *,
 
     The one place where a profile becomes a run: the command line and the benchmarks use it.
     """
-    from .device import amp_dtype, resolve_device
-    from .recipe import get_recipe
-    from .settings import get_profile
-
     prof, rec = get_profile(profile), get_recipe(recipe)
     settings = {"profile": prof.name, "epochs": prof.epochs, "lr": rec.lr,
                 "batch_size": prof.batch_size, "resize": prof.resize,
