@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision (default: on for CUDA, and on CPUs with native bf16)")
     t.add_argument("--compile", action="store_true", help="use torch.compile")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout (default: on for CUDA only)")
     t.add_argument("--sync-bn", action="store_true",
                    help="under torchrun on GPUs: synchronise BN statistics across processes")
     t.add_argument("--data", default=None, help="data root (default: $D2LNOTES_DATA or cache)")
@@ -108,7 +110,8 @@ def resolve_settings(args: argparse.Namespace) -> dict:
     """Every setting of the run: the profile's values, overridden by the flags given."""
     return runs.run_settings(
         args.profile, _override(get_recipe(args.recipe), args), device=args.device,
-        amp=args.amp, compile=args.compile, seed=args.seed, epochs=args.epochs, lr=args.lr,
+        amp=args.amp, compile=args.compile, seed=args.seed, channels_last=args.channels_last,
+        epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, resize=args.resize, train_size=args.train_size,
         test_size=args.test_size)
 
@@ -138,7 +141,7 @@ def _resumed_record(args: argparse.Namespace, out: Path) -> dict:
     given = {"profile": args.profile, "epochs": args.epochs, "lr": args.lr,
              "batch_size": args.batch_size, "resize": args.resize,
              "train_size": args.train_size, "test_size": args.test_size, "seed": args.seed,
-             "recipe": args.recipe,
+             "recipe": args.recipe, "channels_last": args.channels_last,
              "device": str(resolve_device(args.device)) if args.device else None}
     clash = [f"--{k.replace('_', '-')} {v} (the run has {settings.get(k)})"
              for k, v in given.items() if v is not None and v != settings.get(k)]
@@ -254,6 +257,7 @@ def run_train(args: argparse.Namespace) -> int:
                 net, train_iter, test_iter, settings["epochs"], settings["lr"], device,
                 verbose=False, amp={"off": False}.get(settings["amp"], True),
                 compile=settings["compile"], progress=not args.no_progress,
+                channels_last=settings.get("channels_last"),  # older records: the default
                 recipe=recipe_from_dict(settings["recipe_settings"]), checkpoint_dir=out,
                 resume=args.resume, record=record, should_stop=stop,
                 on_epoch_end=_print_epoch)  # the record's history is kept by train_ch6

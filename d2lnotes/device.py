@@ -120,6 +120,12 @@ def grad_scaler(device: torch.device, dtype: torch.dtype | None):
         return torch.cuda.amp.GradScaler()
 
 
+def default_channels_last(device: torch.device) -> bool:
+    """NHWC by default on GPUs only: tensor cores want it; on a CPU it depends on the chip and
+    size (1.2x faster at 28 px on ours, slower elsewhere), so a run asks for it explicitly."""
+    return torch.device(device).type == "cuda"
+
+
 def to_device(X: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
     """Move a batch to ``device`` and, with ``channels_last``, into NHWC memory layout."""
     X = X.to(device, non_blocking=True)

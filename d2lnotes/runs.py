@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .device import amp_dtype, device_name, resolve_device
+from .device import amp_dtype, default_channels_last, device_name, resolve_device
 from .dist import barrier, gather, world
 from .recipe import get_recipe
 from .settings import get_profile
@@ -157,7 +157,7 @@ def epochs_to_reach(history: pd.DataFrame, target: float, column: str = "val_acc
 
 def run_settings(profile: str | None = None, recipe=None, *,
                  device: str | None = None, amp: bool | None = None, compile: bool = False,
-                 seed: int | None = None, **sizes) -> dict:
+                 seed: int | None = None, channels_last: bool | None = None, **sizes) -> dict:
     """Every setting of a run: the profile's sizes and the recipe's learning rate, overridden by
     whatever is given (``recipe``: a Recipe or its name; ``epochs``, ``lr``, ``batch_size``,
     ``resize``, ``train_size``,
@@ -179,7 +179,9 @@ def run_settings(profile: str | None = None, recipe=None, *,
     dtype = amp_dtype(dev, amp)
     settings.update(recipe=rec.name, recipe_settings=dataclasses.asdict(rec),
                     seed=0 if seed is None else seed, device=str(dev), compile=compile,
-                    amp=str(dtype).removeprefix("torch.") if dtype else "off")
+                    amp=str(dtype).removeprefix("torch.") if dtype else "off",
+                    channels_last=default_channels_last(dev) if channels_last is None
+                    else channels_last)
     return settings
 
 

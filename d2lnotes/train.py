@@ -20,8 +20,8 @@ from torch import nn
 
 from . import dist
 from .data import draw_seed
-from .device import (amp_dtype, autocast, grad_scaler, precision_name, synchronize,
-                     to_device)
+from .device import (amp_dtype, autocast, default_channels_last, grad_scaler, precision_name,
+                     synchronize, to_device)
 from .models import check_input
 from .recipe import Augment, Recipe, get_recipe, init_weights, make_optimizer, make_scheduler
 from .runs import HISTORY_COLUMNS, Checkpoints
@@ -262,7 +262,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float 
     if init:
         net.apply(init_weights)
     dtype = amp_dtype(device, amp)
-    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    channels_last = default_channels_last(device) if channels_last is None else channels_last
     rank = dist.world().rank
     verbose = verbose and rank == 0  # one voice for all processes
     say = print if verbose else (lambda *a, **k: None)
@@ -335,7 +335,7 @@ def measure_throughput(net: nn.Module, train_iter, device: torch.device | str, *
     """
     device = torch.device(device)
     dtype = amp_dtype(device, amp)
-    channels_last = device.type == "cuda" if channels_last is None else channels_last
+    channels_last = default_channels_last(device) if channels_last is None else channels_last
     net.to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)
