@@ -149,6 +149,52 @@ def load_record(path: str | os.PathLike) -> tuple[dict, pd.DataFrame]:
     return record, pd.DataFrame(record["history"], columns=HISTORY_COLUMNS)
 
 
+# d2l-zh 2.0's published ResNet-18 run (section 7.6, one GPU): the notes follow it at 224 px.
+D2L_ZH = {"run": "d2l-zh 2.0, published", "recipe": "seed", "px": 96, "epochs": 10,
+          "train loss": 0.012, "train acc": 0.997, "test loss": math.nan, "test acc": 0.893}
+
+
+def load_records(folder: str | os.PathLike) -> dict[str, tuple[dict, pd.DataFrame]]:
+    """Every ``*.json`` run record in ``folder`` (name -> record, history), by name; a file
+    that is not a record is an error naming it, not a silently shorter table."""
+    records = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            records[path.stem] = load_record(path)
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path} is not a readable run record ({err})") from None
+    return records
+
+
+def is_complete(record: dict, recipe: str | None = None, resize: int | None = None) -> bool:
+    """A finished run on all of Fashion-MNIST (60,000/10,000) with every planned epoch,
+    optionally of one ``recipe`` at one ``resize``: the only kind a chapter may judge."""
+    s = record["settings"]
+    return (record.get("status") == "completed" and len(record["history"]) == s["epochs"]
+            and (s["train_size"], s["test_size"]) == (60_000, 10_000)
+            and recipe in (None, s["recipe"]) and resize in (None, s["resize"]))
+
+
+def records_table(records: dict[str, tuple[dict, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per record (its last epoch), then d2l-zh's published run, for side-by-side
+    reading; ``device`` names every machine the run was resumed on."""
+    rows = []
+    for name, (record, history) in records.items():
+        s, last = record["settings"], history.iloc[-1] if len(history) else None
+        values = ([last.train_loss_all, last.train_acc_all, last.val_loss_all, last.val_acc_all]
+                  if last is not None else [math.nan] * 4)
+        machines = [record.get("device_name")] + [r.get("device_name")
+                                                  for r in record.get("resumed", [])]
+        rows.append({"run": name, "recipe": s["recipe"], "px": s["resize"],
+                     "epochs": f"{len(history)} of {s['epochs']}",
+                     **dict(zip(["train loss", "train acc", "test loss", "test acc"], values)),
+                     "status": record.get("status"),
+                     "device": ", ".join(dict.fromkeys(m for m in machines if m))})
+    rows.append({**D2L_ZH, "epochs": f"{D2L_ZH['epochs']} of {D2L_ZH['epochs']}",
+                 "status": "published", "device": "one GPU"})
+    return pd.DataFrame(rows).set_index("run")
+
+
 def epochs_to_reach(history: pd.DataFrame, target: float, column: str = "val_acc_all") -> float:
     """The first epoch (counting from 1) at which ``column`` reaches ``target``; NaN if never."""
     hits = np.flatnonzero(history[column].to_numpy() >= target)
