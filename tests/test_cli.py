@@ -30,7 +30,7 @@ def test_train_writes_a_valid_record(fmnist_root, tmp_path, capsys):
 
 def test_module_entry_point(fmnist_root, tmp_path):
     result = subprocess.run([sys.executable, "-m", "d2lnotes", "train", *SMALL, "--out",
-                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+                             str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "record.json").is_file()
 

@@ -48,7 +48,7 @@ def test_two_processes_match_one_process_on_the_combined_batch(fmnist_root, tmp_
     with that half's own mean and variance (that is what SyncBatchNorm would change)."""
     out = tmp_path / "ddp.pt"
     proc = _torchrun([str(HELPER), str(out), kind])
-    stdout, stderr = proc.communicate(timeout=300)
+    stdout, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, stderr[-3000:]
     ddp = torch.load(out, weights_only=True)
     assert ddp["world_size"] == 2
@@ -82,7 +82,7 @@ def test_a_dead_rank_ends_the_job_with_an_error_not_a_hang(fmnist_root, tmp_path
     assert len(workers) == 2, workers
     os.kill(max(workers), signal.SIGKILL)  # one rank dies without a word
     start = time.monotonic()
-    stdout, stderr = proc.communicate(timeout=180)
+    stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode != 0
     assert time.monotonic() - start < 150
     assert "lost contact" in stderr or "SIGKILL" in stderr or "Signal 9" in stderr, stderr[-3000:]
@@ -91,7 +91,7 @@ def test_a_dead_rank_ends_the_job_with_an_error_not_a_hang(fmnist_root, tmp_path
 def test_checkpoint_and_resume_under_two_processes(fmnist_root, tmp_path):
     reference = tmp_path / "reference"
     proc = _torchrun([*RUN, "--epochs", "3", "--out", str(reference)])
-    assert proc.wait(timeout=300) == 0, proc.communicate()[1][-3000:]
+    assert proc.wait(timeout=900) == 0, proc.communicate()[1][-3000:]
     out = tmp_path / "run"
     proc = _torchrun([*RUN, "--epochs", "3", "--out", str(out)], start_new_session=True)
     wait_for(out / "checkpoint-epoch0001.pt", proc)
@@ -99,7 +99,7 @@ def test_checkpoint_and_resume_under_two_processes(fmnist_root, tmp_path):
     proc.communicate()
     proc = _torchrun(["-m", "d2lnotes", "train", "--out", str(out), "--resume",
                       "--no-progress"])
-    stdout, stderr = proc.communicate(timeout=300)
+    stdout, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, stderr[-3000:]
     ref = json.loads((reference / "record.json").read_text())
     got = json.loads((out / "record.json").read_text())
@@ -117,6 +117,6 @@ def test_resume_with_another_number_of_processes_is_refused(fmnist_root, tmp_pat
 
     out = tmp_path / "run"
     proc = _torchrun([*RUN, "--epochs", "1", "--out", str(out)])
-    assert proc.wait(timeout=300) == 0, proc.communicate()[1][-3000:]
+    assert proc.wait(timeout=900) == 0, proc.communicate()[1][-3000:]
     assert cli.main(["train", "--out", str(out), "--resume"]) == cli.EXIT_ERROR
     assert "used 2 process(es)" in capsys.readouterr().err

@@ -75,7 +75,7 @@ def test_sigint_and_sigterm_leave_a_loadable_checkpoint_and_exit_130(fmnist_root
         proc = _cli([*RUN, "--epochs", "30", "--out", str(out)])
         wait_for(out / "checkpoint-epoch0001.pt", proc)
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=120)
+        stdout, stderr = proc.communicate(timeout=600)
         assert proc.returncode == cli.EXIT_INTERRUPTED, stderr
         assert "Traceback" not in stderr
         assert f"resume with: python -m d2lnotes train --out {out} --resume" in stderr

@@ -3,7 +3,7 @@ import time
 from pathlib import Path
 
 
-def wait_for(path: Path, proc, timeout: float = 240) -> None:
+def wait_for(path: Path, proc, timeout: float = 600) -> None:
     """Poll until ``path`` exists; fail if ``proc`` ends first or ``timeout`` passes."""
     start = time.monotonic()
     while not path.exists():
