@@ -102,6 +102,13 @@ def test_figure_cells_have_caption_name_and_alt_text(path):
     ("残差网络", "residual network"),
     ("过拟合", "overfitting"),
     ("收敛", "convergence"),
+    ("批量规范化", "batch normalization, d2l-zh's name"),
+    ("内部协变量偏移", "internal covariate shift"),
+    ("恒等映射", "identity mapping"),
+    ("嵌套函数类", "nested function classes"),
+    ("全局平均汇聚层", "global average pooling layer"),
+    ("学习率调度器", "learning-rate schedule"),
+    ("暂退法", "dropout"),
 ])
 def test_glossary_pairs_the_terms(chinese, english):
     glossary = (ROOT / "book" / "glossary.md").read_text()
