@@ -44,6 +44,13 @@ def test_first_cell_installs_d2lnotes_from_the_configured_repository(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_install_cell_runs_but_is_not_shown(path):
+    """Colab and CI execute the install cell; the rendered book leaves it out (QuantEcon)."""
+    tags = cells(path)[0].get("metadata", {}).get("tags", [])
+    assert "remove-cell" in tags, f"{path.name}: tag the install cell remove-cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_absolute_paths(path):
     text = "\n".join(source(c) for c in cells(path))
     assert not re.search(r"""["'](/home|/work|/root|/tmp|/Users|[A-Z]:\\)""", text)
