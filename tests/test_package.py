@@ -16,7 +16,7 @@ import pytest
 import d2lnotes
 
 PACKAGE = Path(d2lnotes.__file__).parent
-ORDER = ["device", "dist", "settings", "stats", "data", "bn", "plot", "models", "recipe", "runs",
+ORDER = ["device", "dist", "settings", "stats", "data", "bn", "norm", "plot", "models", "recipe", "runs",
          "train", "widgets", "cli", "tools"]
 SEED_SCRIPT = Path(__file__).parent / "seed_script"
 
