@@ -59,7 +59,7 @@ def _build(book: Path, profile: str) -> str:
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
                                                         os.environ.get("PYTHONPATH")])))
     done = subprocess.run(["bash", str(SCRIPT), str(book), "-W", "-n", "--keep-going"],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=900)
     out = done.stdout + done.stderr
     assert done.returncode == 0, f"build under {profile} failed:\n{out[-4000:]}"
     return out
