@@ -220,7 +220,7 @@ def _function_classes(n: int, nested: bool) -> tuple[list[tuple[float, float, fl
 
 
 def draw_nested_function_classes(n: int = 6) -> Figure:
-    """Non-nested versus nested function classes F1 ⊂ ... ⊂ Fn and the truth f* (d2l 7.6.1).
+    """Function classes F1..Fn, non-nested and nested, and the truth f* (d2l's Fig. 7.6.1).
 
     The argument for residual blocks in one picture: a bigger network is a bigger class of
     functions, but unless it contains the smaller one (nested classes) "bigger" can mean
@@ -283,7 +283,7 @@ def _shape_text(shape: Sequence[int]) -> str:
     return " × ".join(str(int(s)) for s in shape[1:])  # without the batch dimension
 
 
-def draw_resnet18(shapes: "pd.DataFrame", input_shape: Sequence[int] | None = None,
+def draw_resnet18(shapes: pd.DataFrame, input_shape: Sequence[int] | None = None,
                   blocks_per_stage: Sequence[int] = (2, 2, 2, 2)) -> Figure:
     """ResNet-18 top to bottom, every output shape read from ``shapes``, none typed in.
 
@@ -308,9 +308,10 @@ def draw_resnet18(shapes: "pd.DataFrame", input_shape: Sequence[int] | None = No
         if len(shape) != 4:
             raise ValueError(f"stage {name!r}: expected a 4-d output shape (batch, channels, "
                              f"height, width), got {tuple(shape)}")
-    if len(rows[7][1]) != 2:
-        raise ValueError(f"the last row should be the linear layer's (batch, classes) output, "
-                         f"got {tuple(rows[7][1])}")
+    for name, shape in rows[6:]:
+        if len(shape) != 2:
+            raise ValueError(f"stage {name!r}: expected a 2-d output shape (batch, features) "
+                             f"after flatten and the linear layer, got {tuple(shape)}")
     blocks = tuple(blocks_per_stage)
     if len(blocks) != 4 or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
                                for b in blocks):
@@ -350,7 +351,7 @@ def draw_resnet18(shapes: "pd.DataFrame", input_shape: Sequence[int] | None = No
                 text = f"residual block, {shape[1]} ch, identity shortcut"
             ys.append(add(text, "block"))
         top, bottom = ys[0] + 0.27, ys[-1] - 0.27
-        ax.plot([-2.4, -2.47, -2.47, -2.4], [top, top, bottom, bottom], color="grey", lw=1)
+        ax.plot([-2.4, -2.47, -2.47, -2.4], [top, top, bottom, bottom], color="gray", lw=1)
         ax.text(-2.6, (ys[0] + ys[-1]) / 2, str(name), ha="right", va="center", fontsize=10)
         shape_label((ys[0] + ys[-1]) / 2, shape)
         previous = shape
