@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 
-def _standardize(X: torch.Tensor, dims: Sequence[int], eps: float) -> torch.Tensor:
+def _standardize(X, dims, eps):
     """(X - mean) / sqrt(var + eps) over ``dims``, with the biased variance (as BN, LN, GN)."""
     mean = X.mean(dim=dims, keepdim=True)
     var = ((X - mean) ** 2).mean(dim=dims, keepdim=True)

@@ -10,6 +10,7 @@ import math
 from typing import TYPE_CHECKING, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
@@ -187,6 +188,31 @@ def draw_bn_axes(batch: int = 4, features: int = 6, channels: int = 4, side: int
         ax.set_aspect("equal")
         ax.axis("off")
     fig.tight_layout()
+    return fig
+
+
+def draw_norm_axes(batch: int = 4, channels: int = 6, positions: int = 4,
+                   groups: int = 3) -> Figure:
+    """Which values share one mean and variance in batch, layer, instance and group norm,
+    drawn as Wu & He (2018, Figure 2) do: a (N, C, H*W) block with the shared values shaded.
+
+    The four differ only in this choice, so one picture per method says more than formulas.
+    """
+    if groups < 1 or channels % groups:
+        raise ValueError(f"channels ({channels}) must be a multiple of groups ({groups})")
+    shape = (batch, channels, positions)
+    n, c, _ = np.indices(shape)
+    picks = {"Batch norm": c == 1, "Layer norm": n == 1,
+             "Instance norm": (n == 1) & (c == 1),
+             f"Group norm ({groups} groups)": (n == 1) & (c // (channels // groups) == 0)}
+    fig = plt.figure(figsize=(12, 3.6))
+    for i, (title, mask) in enumerate(picks.items()):
+        ax = fig.add_subplot(1, 4, i + 1, projection="3d")
+        colors = np.where(mask, "#f6b26b", "#e8e8e8")
+        ax.voxels(np.ones(shape, bool), facecolors=colors, edgecolor="grey", linewidth=0.3)
+        ax.set_title(f"{title}\n{int(mask.sum())} values share a mean", fontsize=10)
+        ax.set(xlabel="N", ylabel="C", zlabel="H, W", xticks=[], yticks=[], zticks=[])
+        ax.view_init(elev=22, azim=-58)
     return fig
 
 

@@ -120,3 +120,18 @@ def test_wrong_shapes_are_clear_errors(layer, shape):
 def test_groups_for_picks_the_largest_divisor_up_to_32():
     assert [groups_for(c) for c in (64, 24, 3, 512, 1)] == [32, 24, 3, 32, 1]
     assert groups_for(48, max_groups=16) == 16
+
+
+def test_the_axes_figure_shades_what_each_method_averages():
+    import matplotlib.pyplot as plt
+
+    from d2lnotes import plot
+    fig = plot.draw_norm_axes(batch=4, channels=6, positions=4, groups=3)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 4
+    # BN: N*HW, LN: C*HW, IN: HW, GN: C/G*HW values share one mean
+    for title, shared in zip(titles, [16, 24, 4, 8]):
+        assert f"\n{shared} values share a mean" in title, title
+    plt.close(fig)
+    with pytest.raises(ValueError, match="multiple of groups"):
+        plot.draw_norm_axes(channels=6, groups=4)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from d2lnotes import bn, models
+from d2lnotes import bn, models, norm
 from d2lnotes.settings import PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +88,9 @@ def _definitions(code: str) -> dict[str, str]:
     ("resnet/resnet18.ipynb", models, "resnet_block"),
     ("bn/bn_scratch.ipynb", bn, "batch_norm"),
     ("bn/bn_scratch.ipynb", bn, "BatchNorm"),
+    ("bn/small_batches.ipynb", norm, "_standardize"),
+    ("bn/small_batches.ipynb", norm, "layer_norm"),
+    ("bn/small_batches.ipynb", norm, "group_norm"),
 ])
 def test_notebook_code_is_the_package_code(notebook, module, name):
     nb = ROOT / "notebooks" / notebook
