@@ -35,14 +35,15 @@ class Profile:
     batch_size: int  # images per SGD step
 
     def describe(self, device: str | torch.device | None = None) -> str:
-        """One line saying what actually runs, next to what the seed runs."""
+        """What actually runs, and on a second line what the notes run: each line fits the
+        book's 80-character code column."""
         device = device if device is not None else try_gpu()
         full = PROFILES["full"]
         return (
             f"profile {self.name} on {device}: resize {self.resize}, "
             f"{self.train_size:,}/{self.test_size:,} images, {_plural(self.epochs, 'epoch')}, "
-            f"batch {self.batch_size} (full: resize {full.resize}, "
-            f"{full.train_size:,}/{full.test_size:,}, {_plural(full.epochs, 'epoch')}, "
+            f"batch {self.batch_size}\n(the notes: resize {full.resize}, "
+            f"{full.train_size:,}/{full.test_size:,} images, {_plural(full.epochs, 'epoch')}, "
             f"batch {full.batch_size})"
         )
 

@@ -56,7 +56,8 @@ def test_unknown_profile_lists_valid_names(monkeypatch):
 def test_describe_states_actual_and_seed_settings():
     line = PROFILES["quick"].describe("cpu")
     assert line.startswith("profile quick on cpu: resize 28, 6,000/1,000 images, 2 epochs")
-    assert "(full: resize 224, 60,000/10,000, 10 epochs, batch 256)" in line
+    assert line.endswith("\n(the notes: resize 224, 60,000/10,000 images, 10 epochs, batch 256)")
+    assert all(len(part) <= 80 for part in line.splitlines())
 
 
 def test_profiles_are_frozen():
