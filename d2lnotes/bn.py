@@ -16,11 +16,11 @@ from torch import nn
 
 
 def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, training):
-    """Normalise X per feature (2D input) or per channel (3D/4D), then scale and shift.
+    """Normalize X per feature (2D input) or per channel (3D/4D), then scale and shift.
 
-    Training: normalise with the batch mean and the *biased* batch variance, and return running
+    Training: normalize with the batch mean and the *biased* batch variance, and return running
     statistics updated with weight ``momentum`` on the new value, using the *unbiased* variance.
-    Prediction: normalise with the running statistics, which are returned unchanged.
+    Prediction: normalize with the running statistics, which are returned unchanged.
     """
     shape = (1, -1) + (1,) * (X.dim() - 2)  # broadcast per feature / per channel
     if not training:
@@ -32,9 +32,9 @@ def batch_norm(X, gamma, beta, moving_mean, moving_var, eps, momentum, training)
             raise ValueError(
                 f"batch norm in training mode needs more than 1 value per channel, got input "
                 f"of shape {tuple(X.shape)}: use a batch of at least 2 examples, or call "
-                f".eval() to normalise with the running statistics")
+                f".eval() to normalize with the running statistics")
         mean = X.mean(dim=dims)
-        var = ((X - mean.view(shape)) ** 2).mean(dim=dims)  # biased: what we normalise with
+        var = ((X - mean.view(shape)) ** 2).mean(dim=dims)  # biased: what we normalize with
         X_hat = (X - mean.view(shape)) / torch.sqrt(var.view(shape) + eps)
         with torch.no_grad():
             moving_mean = (1 - momentum) * moving_mean + momentum * mean
