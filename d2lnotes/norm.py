@@ -8,6 +8,12 @@ statistics, and work at a batch of one. ``GroupNorm(1, C)`` normalizes over all 
 example's channels and positions (LayerNorm over (C, H, W) with per-channel affine), and
 ``GroupNorm(C, C)`` over each channel alone (InstanceNorm).
 
+``GhostBatchNorm2d`` goes the other way: it keeps batch normalization but computes the training
+statistics over groups of ``group`` examples of each batch ("ghost" batches, Hoffer et al.,
+2017), which is what data-parallel training without SyncBN does with ``group`` examples per
+device. It lets one machine measure BN at a small per-device batch while SGD's batch stays
+the same.
+
 Same parameter names (``weight``, ``bias``) and shapes as ``nn.LayerNorm``/``nn.GroupNorm``, so
 state dicts load both ways; tested against PyTorch in ``tests/test_norm.py``.
 """
@@ -86,7 +92,10 @@ class GroupNorm(nn.Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True):
         super().__init__()
-        if num_groups < 1 or num_channels < 1 or num_channels % num_groups:
+        if num_groups < 1 or num_channels < 1:
+            raise ValueError(f"num_groups and num_channels must be positive, got "
+                             f"{num_groups} and {num_channels}")
+        if num_channels % num_groups:
             raise ValueError(f"num_channels ({num_channels}) must be a positive multiple of "
                              f"num_groups ({num_groups}): each group holds the same number of "
                              f"channels; try one of {_divisors(num_channels)}")
@@ -110,12 +119,70 @@ class GroupNorm(nn.Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
+def ghost_batch_norm(X, group, weight, bias, running_mean, running_var,
+                     momentum, eps):
+    """Training-mode BN of (N, C, H, W) `X`, each group of `group` examples
+    normalized with its own statistics."""
+    N, C, H, W = X.shape
+    G = X.reshape(N // group, group, C, H, W)
+    mean = G.mean(dim=(1, 3, 4), keepdim=True)
+    var = ((G - mean) ** 2).mean(dim=(1, 3, 4), keepdim=True)
+    Y = ((G - mean) / torch.sqrt(var + eps)).reshape(X.shape)
+    with torch.no_grad():  # running averages of the groups' statistics
+        n = group * H * W
+        running_mean.lerp_(mean.mean(dim=0).flatten(), momentum)
+        running_var.lerp_(var.mean(dim=0).flatten() * n / (n - 1), momentum)
+    return Y * weight.view(1, C, 1, 1) + bias.view(1, C, 1, 1)
+
+
+class GhostBatchNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` whose training statistics come from each group of ``group``
+    consecutive examples of the batch; prediction mode (running averages) is unchanged.
+
+    With ``group`` equal to the batch size it is ``nn.BatchNorm2d`` exactly (outputs,
+    gradients, running statistics; same state dict). The running averages take the mean of
+    the groups' statistics, so the prediction-mode statistics are as good at every ``group``
+    and only training sees the small-group noise."""
+
+    def __init__(self, num_features: int, group: int, eps: float = 1e-5,
+                 momentum: float = 0.1):
+        if not (isinstance(group, int) and group >= 1):
+            raise ValueError(f"group must be a positive number of examples, got {group!r}")
+        super().__init__(num_features, eps, momentum)
+        self.group = group
+
+    def forward(self, X):
+        if not self.training:
+            return super().forward(X)
+        if X.dim() != 4 or X.shape[1] != self.num_features:
+            raise ValueError(f"GhostBatchNorm2d({self.num_features}) expects an input of shape "
+                             f"(N, {self.num_features}, H, W); got {tuple(X.shape)}")
+        N, _, H, W = X.shape
+        if N % self.group:
+            raise ValueError(f"a batch of {N} examples cannot be split into groups of "
+                             f"{self.group}: use a batch size that is a multiple of "
+                             f"{self.group} (or drop the last, smaller batch)")
+        if self.group * H * W < 2:
+            raise ValueError(f"batch normalization in training mode needs more than one value "
+                             f"per channel, but groups of {self.group} example(s) of {H}x{W} "
+                             f"maps leave one")
+        self.num_batches_tracked.add_(1)
+        return ghost_batch_norm(X, self.group, self.weight, self.bias, self.running_mean,
+                                self.running_var, self.momentum, self.eps)
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, group={self.group}"
+
+
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, max(n, 1) + 1) if n % d == 0] if n >= 1 else [1]
+    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def groups_for(num_channels: int, max_groups: int = 32) -> int:
     """The most groups, at most ``max_groups``, that divide ``num_channels`` evenly (Wu & He
     use 32; a narrow layer gets fewer)."""
+    if num_channels < 1 or max_groups < 1:
+        raise ValueError(f"num_channels and max_groups must be positive, got {num_channels} "
+                         f"and {max_groups}")
     return max(d for d in _divisors(num_channels) if d <= max_groups)
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from d2lnotes.norm import GroupNorm, LayerNorm, groups_for
+from d2lnotes.norm import GhostBatchNorm2d, GroupNorm, LayerNorm, groups_for
 
 TOL = {torch.float32: dict(atol=2e-5, rtol=2e-5), torch.float64: dict(atol=1e-10, rtol=1e-10)}
 
@@ -101,7 +101,11 @@ def test_groupnorm_one_group_is_layernorm_over_chw():
 
 @pytest.mark.parametrize("make, match", [
     (lambda: GroupNorm(4, 6), "multiple of num_groups"),
-    (lambda: GroupNorm(0, 6), "multiple of num_groups"),
+    (lambda: GroupNorm(0, 6), "must be positive"),
+    (lambda: GroupNorm(2, 0), "must be positive"),
+    (lambda: groups_for(0), "must be positive"),
+    (lambda: GhostBatchNorm2d(4, 0), "group must be a positive"),
+    (lambda: GhostBatchNorm2d(4, 2.5), "group must be a positive"),
     (lambda: LayerNorm(0), "positive integers"),
     (lambda: LayerNorm([]), "positive integers"),
 ])
@@ -135,3 +139,54 @@ def test_the_axes_figure_shades_what_each_method_averages():
     plt.close(fig)
     with pytest.raises(ValueError, match="multiple of groups"):
         plot.draw_norm_axes(channels=6, groups=4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("seed", range(3))
+def test_ghost_bn_with_one_group_is_batchnorm(seed, dtype):
+    """group == batch size: outputs, gradients, running statistics and state dict of BN."""
+    gen = torch.Generator().manual_seed(seed)
+    N, C = 2 * int(torch.randint(1, 5, (1,), generator=gen)), int(torch.randint(1, 6, (1,),
+                                                                               generator=gen))
+    ours, ref = GhostBatchNorm2d(C, N), nn.BatchNorm2d(C)
+    _affine(ours, ref, gen)
+    for _ in range(2):  # two steps: the running statistics accumulate alike
+        _check(ours, ref, (N, C, 3, 4), gen, dtype)
+    for name, buffer in ref.state_dict().items():
+        torch.testing.assert_close(ours.state_dict()[name], buffer, **TOL.get(buffer.dtype, {}))
+    X = torch.randn(N, C, 3, 4, generator=gen, dtype=torch.float64).to(dtype)
+    torch.testing.assert_close(ours.eval()(X), ref.eval()(X), **TOL[dtype])
+    GhostBatchNorm2d(C, 1).load_state_dict(ref.state_dict())  # loads both ways
+    ref.load_state_dict(ours.state_dict())
+
+
+def test_ghost_bn_normalizes_each_group_as_bn_would_alone():
+    torch.manual_seed(0)
+    X = torch.randn(8, 3, 4, 4) * 2 + 1
+    ghost = GhostBatchNorm2d(3, 2)
+    Y = ghost(X)
+    means, variances = [], []
+    for part, out in zip(X.split(2), Y.split(2)):
+        bn = nn.BatchNorm2d(3)
+        torch.testing.assert_close(out, bn(part))
+        means.append(bn.running_mean)
+        variances.append(bn.running_var)
+    # the running averages take the mean of the four groups' updates
+    torch.testing.assert_close(ghost.running_mean, torch.stack(means).mean(0))
+    torch.testing.assert_close(ghost.running_var, torch.stack(variances).mean(0))
+    assert int(ghost.num_batches_tracked) == 1
+
+
+@pytest.mark.parametrize("shape, match", [
+    ((6, 3, 4, 4), "cannot be split into groups of 4"),
+    ((8, 5, 4, 4), r"shape \(N, 3, H, W\)"),
+    ((8, 3, 4), r"shape \(N, 3, H, W\)"),
+])
+def test_ghost_bn_bad_batches_are_clear_errors(shape, match):
+    with pytest.raises(ValueError, match=match):
+        GhostBatchNorm2d(3, 4)(torch.randn(shape))
+
+
+def test_ghost_bn_refuses_one_value_per_channel():
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        GhostBatchNorm2d(3, 1)(torch.randn(4, 3, 1, 1))

@@ -91,6 +91,7 @@ def _definitions(code: str) -> dict[str, str]:
     ("bn/small_batches.ipynb", norm, "_standardize"),
     ("bn/small_batches.ipynb", norm, "layer_norm"),
     ("bn/small_batches.ipynb", norm, "group_norm"),
+    ("bn/small_batches.ipynb", norm, "ghost_batch_norm"),
 ])
 def test_notebook_code_is_the_package_code(notebook, module, name):
     nb = ROOT / "notebooks" / notebook

@@ -10,22 +10,35 @@ BELOW, ABOVE, SAME = Difference(-0.10, 0.03), Difference(0.05, 0.02), Difference
 
 def test_crossover_names_where_bn_falls_below_gn():
     text = v.crossover_verdict({2: BELOW, 4: BELOW, 32: SAME, 128: SAME})
-    assert text.startswith("BN falls below GN beyond noise at batch sizes 2 and 4")
-    assert "at batch 4 the difference is -0.100 ± 0.030" in text
+    assert text.startswith("BN falls below GN beyond noise with BN batches of 2 and 4")
+    assert "with 4 the difference is -0.100 ± 0.030" in text
     assert "above" not in text
 
 
 def test_crossover_with_bn_ahead_at_large_batches():
     text = v.crossover_verdict({2: BELOW, 32: SAME, 128: ABOVE})
-    assert "below GN beyond noise at batch size 2;" in text
-    assert "while at batch size 128 BN is above GN" in text
+    assert "below GN beyond noise with BN batches of 2;" in text
+    assert "while with BN batches of 128 BN is above GN" in text
 
 
 def test_crossover_when_bn_never_falls_below():
     assert v.crossover_verdict({8: SAME, 32: SAME}) == (
-        "BN is not below GN beyond noise at any batch size measured here")
+        "BN is not below GN beyond noise at any BN batch measured here")
     assert v.crossover_verdict({8: SAME, 32: ABOVE, 128: ABOVE}).endswith(
-        "; it is above at batch sizes 32 and 128")
+        "; it is above with BN batches of 32 and 128")
+
+
+def test_sizes_lists_three_with_commas():
+    assert v._sizes([16, 32, 64, 128]) == "BN batches of 16, 32, 64 and 128"
+
+
+@pytest.mark.parametrize("d, words", [
+    (ABOVE, "higher with BN batches of 2 than of 128 (+0.050 ± 0.020)"),
+    (BELOW, "falls from BN batches of 128 to 2 (-0.100 ± 0.030)"),
+    (SAME, "with BN batches of 2 is within noise of that with 128 (+0.010 ± 0.030)"),
+])
+def test_drop_verdict(d, words):
+    assert words in v.drop_verdict(d, 2, 128)
 
 
 @pytest.mark.parametrize("d, words", [
@@ -35,7 +48,7 @@ def test_crossover_when_bn_never_falls_below():
 ])
 def test_gap_verdict(d, words):
     text = v.gap_verdict(d, 2)
-    assert text.startswith("at batch 2 ") and words in text and f"{d:.3f}" in text
+    assert text.startswith("with BN batches of 2 ") and words in text and f"{d:.3f}" in text
 
 
 @pytest.mark.parametrize("d, words", [
