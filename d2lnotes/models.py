@@ -111,6 +111,96 @@ def mlp(depth: int, width: int = 256, batch_norm: bool = False,
     return nn.Sequential(*layers)
 
 
+class Plain(nn.Module):
+    """``Residual`` without its shortcut, ReLU(g(x)): the block of He et al.'s plain networks,
+    so that plain and residual networks differ in the shortcut and nothing else."""
+
+    def __init__(self, input_channels, num_channels, strides=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(input_channels, num_channels, kernel_size=3, padding=1,
+                               stride=strides)
+        self.conv2 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
+        self.bn1 = nn.BatchNorm2d(num_channels)
+        self.bn2 = nn.BatchNorm2d(num_channels)
+
+    def forward(self, X):
+        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(X))))))
+
+
+class PreActResidual(nn.Module):
+    """He et al. (2016b): BN-ReLU-conv twice, x + g(x) with nothing after the sum, so the
+    identity path runs from the input to the output of the network untouched."""
+
+    def __init__(self, input_channels, num_channels, strides=1):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(input_channels)
+        self.conv1 = nn.Conv2d(input_channels, num_channels, 3, padding=1, stride=strides)
+        self.bn2 = nn.BatchNorm2d(num_channels)
+        self.conv2 = nn.Conv2d(num_channels, num_channels, 3, padding=1)
+        self.shortcut = (nn.Identity() if input_channels == num_channels and strides == 1
+                         else nn.Conv2d(input_channels, num_channels, 1, stride=strides))
+
+    def forward(self, X):
+        Y = self.conv1(F.relu(self.bn1(X)))
+        Y = self.conv2(F.relu(self.bn2(Y)))
+        return Y + self.shortcut(X)
+
+
+class Bottleneck(nn.Module):
+    """ResNet-50's block: a 1x1 conv down to ``mid_channels``, a 3x3 conv there (in
+    ``groups`` groups: ResNeXt's block when groups > 1), a 1x1 conv back up; BN after each,
+    ReLU after the sum. The 3x3 conv, the expensive one, runs on fewer channels."""
+
+    def __init__(self, input_channels, mid_channels, num_channels, strides=1, groups=1):
+        super().__init__()
+        if mid_channels % groups:
+            raise ValueError(f"mid_channels ({mid_channels}) must be a multiple of groups "
+                             f"({groups}): each group convolves the same number of channels")
+        self.conv1 = nn.Conv2d(input_channels, mid_channels, 1)
+        self.conv2 = nn.Conv2d(mid_channels, mid_channels, 3, padding=1, stride=strides,
+                               groups=groups)
+        self.conv3 = nn.Conv2d(mid_channels, num_channels, 1)
+        self.bn1 = nn.BatchNorm2d(mid_channels)
+        self.bn2 = nn.BatchNorm2d(mid_channels)
+        self.bn3 = nn.BatchNorm2d(num_channels)
+        self.shortcut = (nn.Identity() if input_channels == num_channels and strides == 1
+                         else nn.Conv2d(input_channels, num_channels, 1, stride=strides))
+
+    def forward(self, X):
+        Y = F.relu(self.bn1(self.conv1(X)))
+        Y = F.relu(self.bn2(self.conv2(Y)))
+        return F.relu(self.bn3(self.conv3(Y)) + self.shortcut(X))
+
+
+def cifar_net(n: int, block: str = "residual", in_channels: int = 1, num_classes: int = 10,
+              widths: tuple[int, int, int] = (16, 32, 64)) -> nn.Sequential:
+    """He et al. (2016a, section 4.2): a 3x3 stem, three stages of ``n`` blocks at 16, 32 and
+    64 channels (the second and third halve H and W), global pooling and a linear layer, so
+    6n + 2 layers with weights. ``block``: "plain" (:class:`Plain`), "residual"
+    (:class:`Residual`, with a 1x1 shortcut where the shape changes) or "preact"
+    (:class:`PreActResidual`, with a final BN-ReLU as He et al. 2016b)."""
+    if not (isinstance(n, int) and n >= 1):
+        raise ValueError(f"n (blocks per stage) must be a positive integer, got {n!r}")
+    makers = {"plain": lambda i, o, s: Plain(i, o, s),
+              "residual": lambda i, o, s: Residual(i, o, use_1x1conv=i != o or s != 1,
+                                                   strides=s),
+              "preact": lambda i, o, s: PreActResidual(i, o, s)}
+    if block not in makers:
+        raise ValueError(f"block must be one of {sorted(makers)}, got {block!r}")
+    c = widths[0]
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, c, 3, padding=1)]
+    if block != "preact":
+        layers += [nn.BatchNorm2d(c), nn.ReLU()]
+    for stage, width in enumerate(widths):
+        for i in range(n):
+            layers.append(makers[block](c, width, 2 if stage and not i else 1))
+            c = width
+    if block == "preact":
+        layers += [nn.BatchNorm2d(c), nn.ReLU()]
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(c, num_classes))
+
+
 STAGE_NAMES = ("b1 (stem)", "b2", "b3", "b4", "b5", "global avg pool", "flatten", "linear")
 
 
