@@ -92,6 +92,10 @@ def _definitions(code: str) -> dict[str, str]:
     ("bn/small_batches.ipynb", norm, "layer_norm"),
     ("bn/small_batches.ipynb", norm, "group_norm"),
     ("bn/small_batches.ipynb", norm, "ghost_batch_norm"),
+    ("resnet/deeper.ipynb", models, "Plain"),
+    ("resnet/deeper.ipynb", models, "cifar_net"),
+    ("resnet/deeper.ipynb", models, "PreActResidual"),
+    ("resnet/deeper.ipynb", models, "Bottleneck"),
 ])
 def test_notebook_code_is_the_package_code(notebook, module, name):
     nb = ROOT / "notebooks" / notebook
