@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = ["gpu_tests", "train_speed_96", "train_speed_224", "full_seed", "full_improved",
-         "time_to_accuracy"]
+         "full_seed_96", "time_to_accuracy"]
 
 
 def test_gpu_check_rehearsal_runs_every_step(fmnist_root, tmp_path):
@@ -27,7 +27,7 @@ def test_gpu_check_rehearsal_runs_every_step(fmnist_root, tmp_path):
     assert summary["rehearsal"] and summary["passed"] and summary["git_commit"]
     for name in ("train_speed_96", "train_speed_224", "time_to_accuracy"):
         assert (out / name / "result.json").is_file() and (out / name / "stdout.txt").is_file()
-    for name in ("full_seed", "full_improved"):
+    for name in ("full_seed", "full_improved", "full_seed_96"):
         record = json.loads((out / name / "record.json").read_text())
         assert record["status"] == "completed" and len(record["history"]) == 1
     assert not list(out.rglob("*.pt"))  # checkpoints stay out of the committed folder
