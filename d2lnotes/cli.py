@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory layout (default: on for CUDA only)")
     t.add_argument("--sync-bn", action="store_true",
-                   help="under torchrun on GPUs: synchronise BN statistics across processes")
+                   help="under torchrun on GPUs: synchronize BN statistics across processes")
     t.add_argument("--data", default=None, help="data root (default: $D2LNOTES_DATA or cache)")
     t.add_argument("--out", default=None, help="folder for record.json and the checkpoints "
                    "(default: runs/RECIPE-PROFILE-DATE-TIME)")
@@ -202,7 +202,7 @@ def _check_world(settings: dict, out: Path, world: dist.World, device: torch.dev
         raise ValueError(f"--batch-size {settings['batch_size']} is the global batch: it "
                          f"must split evenly among the {world.size} processes")
     if settings.get("sync_bn") and (world.size == 1 or device.type != "cuda"):
-        raise ValueError("--sync-bn synchronises BN statistics across GPUs under torchrun; "
+        raise ValueError("--sync-bn synchronizes BN statistics across GPUs under torchrun; "
                          f"here there {'is one process' if world.size == 1 else 'are no GPUs'}")
 
 

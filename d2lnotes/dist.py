@@ -24,7 +24,7 @@ class World(NamedTuple):
 
 
 def world() -> World:
-    """``World(rank, size)``: ``World(0, 1)`` unless torch.distributed is initialised."""
+    """``World(rank, size)``: ``World(0, 1)`` unless torch.distributed is initialized."""
     if tdist.is_available() and tdist.is_initialized():
         return World(tdist.get_rank(), tdist.get_world_size())
     return World(0, 1)

@@ -38,7 +38,7 @@ def show_images(imgs, num_rows: int, num_cols: int, titles: Sequence[str] | None
     return fig
 
 
-# Colours follow d2l's figures loosely: convolutions blue, BN green, activations orange.
+# Colors follow d2l's figures loosely: convolutions blue, BN green, activations orange.
 _COLOURS = {"conv": "#cfe2f3", "bn": "#d9ead3", "relu": "#fce5cd", "add": "#ffffff"}
 
 
@@ -143,9 +143,9 @@ def glue(name: str, value, display: bool = False) -> None:
 def draw_bn_axes(batch: int = 4, features: int = 6, channels: int = 4, side: int = 3) -> Figure:
     """Which values share one mean and variance: a feature (FC) or a channel (conv).
 
-    Left: a (batch, features) output; one column, one feature over the batch, is normalised
+    Left: a (batch, features) output; one column, one feature over the batch, is normalized
     together. Right: a (batch, channels, height, width) output drawn as a grid of small HxW
-    maps; one channel over the whole batch and every position, N*H*W values, is normalised
+    maps; one channel over the whole batch and every position, N*H*W values, is normalized
     together.
     """
     from matplotlib.patches import Rectangle

@@ -1,6 +1,6 @@
 """Recipes: everything about a training run that is neither the model nor the data.
 
-The notes train with plain SGD at a constant learning rate, Xavier-initialised, with nothing
+The notes train with plain SGD at a constant learning rate, Xavier-initialized, with nothing
 else; that is the ``"seed"`` recipe. The ``"improved"`` recipe adds the fixes that the chapter
 "Fixing the overfitting" measures one at a time: momentum, a one-cycle schedule, weight decay
 (not on BN), label smoothing, augmentation on the device and test-time flips.
@@ -18,7 +18,7 @@ SCHEDULES = ("constant", "onecycle", "cosine")
 
 
 def init_weights(m: nn.Module) -> None:
-    """The notes' initialisation: Xavier-uniform weights for every Linear and Conv2d."""
+    """The notes' initialization: Xavier-uniform weights for every Linear and Conv2d."""
     if type(m) in (nn.Linear, nn.Conv2d):
         nn.init.xavier_uniform_(m.weight)
 
@@ -89,7 +89,7 @@ def random_erasing(X: torch.Tensor, p: float = 0.5, generator: torch.Generator |
     of each image with uniform noise.
 
     The rectangle covers a fraction of the image drawn from ``scale``, with aspect ratio drawn
-    log-uniformly from ``ratio``; it is clipped to fit. The network must then recognise a
+    log-uniformly from ``ratio``; it is clipped to fit. The network must then recognize a
     garment from its parts, which is what a model that has memorised whole images cannot do.
     """
     n, c, h, w = X.shape

@@ -102,7 +102,7 @@ def train_epoch(net: nn.Module, train_iter, loss_fn, optimizer: torch.optim.Opti
                 generator: torch.Generator | None = None, ema=None, should_stop=None,
                 progress: bool = False, desc: str = "train",
                 epoch: int = 0) -> tuple[float, float]:
-    """One pass over ``train_iter``; returns mean loss and accuracy, synchronising once.
+    """One pass over ``train_iter``; returns mean loss and accuracy, synchronizing once.
 
     Per batch: augment (on the device, drawing from ``generator``), forward, loss, backward,
     step; then step the learning-rate ``scheduler`` and update the ``ema`` of the weights.
@@ -226,7 +226,7 @@ def train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float 
     evaluation). Beyond the notes' arguments, all optional:
 
     * ``lr=None`` takes the recipe's learning rate;
-    * ``init=False`` keeps the current weights instead of the notes' Xavier initialisation;
+    * ``init=False`` keeps the current weights instead of the notes' Xavier initialization;
     * ``verbose=False`` silences the per-epoch lines, ``progress=True`` adds tqdm bars;
     * ``recipe``: a :class:`~d2lnotes.recipe.Recipe` or its name (``"seed"``, the default, or
       ``"improved"``); ``optimizer`` replaces the recipe's SGD;
@@ -330,7 +330,7 @@ def measure_throughput(net: nn.Module, train_iter, device: torch.device | str, *
                        amp: bool | None = None, channels_last: bool | None = None) -> float:
     """Training images per second over ``steps`` SGD steps, after ``warmup`` untimed ones.
 
-    Trains ``net`` in place (so pass a fresh copy); synchronises the GPU before reading the
+    Trains ``net`` in place (so pass a fresh copy); synchronizes the GPU before reading the
     clock, so the number is honest for asynchronous devices.
     """
     device = torch.device(device)

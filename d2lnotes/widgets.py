@@ -1,11 +1,11 @@
-"""An interactive batch-norm explorer: move a slider, watch one channel being normalised.
+"""An interactive batch-norm explorer: move a slider, watch one channel being normalized.
 
-The formula for batch normalization is short, but its behaviour has knobs that are hard to feel
+The formula for batch normalization is short, but its behavior has knobs that are hard to feel
 from the text alone. The explorer lets a learner see:
 
 * how the **batch size** sets the noise in the batch statistics: with 4 values the batch mean and
   variance wander far from the population's, with 512 they barely move;
-* how **gamma** and **beta** undo the normalisation: the output has mean beta and std |gamma|,
+* how **gamma** and **beta** undo the normalization: the output has mean beta and std |gamma|,
   whatever the input's mean and std were;
 * how **eps** matters only when the batch variance is tiny: shrink the input std towards
   ``sqrt(eps)`` and the output std falls below |gamma|;
@@ -86,7 +86,7 @@ def bn_explorer_figure(batch_size: int = 32, gamma: float = 1.0, beta: float = 0
     """Left: one minibatch before and after BN. Right: the running estimates, step by step.
 
     Arguments as ``bn_explorer_data``. The stds in the legend are the biased (1/n) ones, which
-    is what batch norm normalises with, so "after" reads |gamma| exactly when eps is negligible.
+    is what batch norm normalizes with, so "after" reads |gamma| exactly when eps is negligible.
     """
     d = bn_explorer_data(batch_size, gamma, beta, eps, shift, scale, steps, momentum, seed)
     fig, (ax_h, ax_r) = plt.subplots(1, 2, figsize=(11, 4))
