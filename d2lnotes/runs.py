@@ -166,13 +166,31 @@ def load_records(folder: str | os.PathLike) -> dict[str, tuple[dict, pd.DataFram
     return records
 
 
+def incomplete_reasons(record: dict, recipe: str | None = None,
+                       resize: int | None = None) -> list[str]:
+    """Why ``record`` is not a finished run on all of Fashion-MNIST (60,000/10,000) with every
+    planned epoch (optionally of one ``recipe`` at one ``resize``), in words; empty if it is.
+    A chapter judges only complete runs, and names these reasons for the others."""
+    s, done = record["settings"], len(record["history"])
+    reasons = []
+    if done != s["epochs"]:
+        reasons.append(f"it has {done} of {s['epochs']} epochs")
+    if record.get("status") != "completed":
+        reasons.append(f"its status is {record.get('status')!r}")
+    if (s["train_size"], s["test_size"]) != (60_000, 10_000):
+        reasons.append(f"it used {s['train_size']:,} training and {s['test_size']:,} test "
+                       f"images, not all 60,000 and 10,000")
+    if recipe not in (None, s["recipe"]):
+        reasons.append(f"its recipe is {s['recipe']!r}, not {recipe!r}")
+    if resize not in (None, s["resize"]):
+        reasons.append(f"it ran at {s['resize']} px, not {resize}")
+    return reasons
+
+
 def is_complete(record: dict, recipe: str | None = None, resize: int | None = None) -> bool:
     """A finished run on all of Fashion-MNIST (60,000/10,000) with every planned epoch,
     optionally of one ``recipe`` at one ``resize``: the only kind a chapter may judge."""
-    s = record["settings"]
-    return (record.get("status") == "completed" and len(record["history"]) == s["epochs"]
-            and (s["train_size"], s["test_size"]) == (60_000, 10_000)
-            and recipe in (None, s["recipe"]) and resize in (None, s["resize"]))
+    return not incomplete_reasons(record, recipe, resize)
 
 
 def records_table(records: dict[str, tuple[dict, pd.DataFrame]]) -> pd.DataFrame:

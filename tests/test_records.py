@@ -54,6 +54,16 @@ def test_only_finished_full_data_runs_are_complete(changes, complete):
     assert runs.is_complete(_record(**changes)) is complete
 
 
+def test_incomplete_reasons_name_each_shortfall():
+    assert runs.incomplete_reasons(_record()) == []
+    reasons = runs.incomplete_reasons(_record(done=4, status="interrupted", train=6_000),
+                                      "improved", 96)
+    assert reasons == ["it has 4 of 2 epochs", "its status is 'interrupted'",
+                       "it used 6,000 training and 10,000 test images, not all 60,000 and "
+                       "10,000", "its recipe is 'seed', not 'improved'",
+                       "it ran at 28 px, not 96"]
+
+
 def test_is_complete_filters_recipe_and_resize():
     record = _record(recipe="improved", resize=96)
     assert runs.is_complete(record, "improved", 96)

@@ -123,10 +123,8 @@ def test_vs_d2l_within_noise_same_size():
 EXPECTED = [("seed", 28, "A"), ("improved", 28, "B"), ("seed", 224, '"make gpu-check" on a GPU')]
 
 
-def record(name, recipe, px, complete=True, status="completed", done=10, epochs=10,
-           train_size=60_000, test_size=10_000):
-    return {"name": name, "recipe": recipe, "px": px, "complete": complete, "status": status,
-            "done": done, "epochs": epochs, "train_size": train_size, "test_size": test_size}
+def record(name, recipe, px, *why):
+    return {"name": name, "recipe": recipe, "px": px, "why": list(why)}
 
 
 def test_missing_empty_folder():
@@ -139,15 +137,16 @@ def test_missing_empty_folder():
 
 def test_missing_some_complete_one_interrupted():
     words = v.verdict_missing([record("seed-28px", "seed", 28),
-                               record("seed-224px", "seed", 224, False, "interrupted", 3),
-                               record("tiny", "improved", 28, False, train_size=1024,
-                                      test_size=512)],
+                               record("seed-224px", "seed", 224, "it has 3 of 10 epochs",
+                                      "its status is 'interrupted'"),
+                               record("tiny", "improved", 28, "it used 1,024 training and "
+                                      "512 test images")],
                               EXPECTED)
     assert words.startswith("Complete reference runs: the notes' recipe at 28 px;")
-    assert ('"seed-224px" (the notes\' recipe, 224 px) is interrupted after 3 of 10 epochs: '
-            'shown, not judged') in words
-    assert ('"tiny" (the improved recipe, 28 px) is on 1,024/512 images, not all the '
-            'data') in words
+    assert ('"seed-224px" (the notes\' recipe, 224 px) is incomplete (it has 3 of 10 '
+            "epochs, its status is 'interrupted'): shown, not judged") in words
+    assert ('"tiny" (the improved recipe, 28 px) is incomplete (it used 1,024 training and '
+            '512 test images): shown, not judged') in words
     assert "no complete run of the notes' recipe at 224 px" in words
     assert "notes' recipe at 28 px is recorded yet" not in words
     assert "improved recipe at 28 px is recorded yet" in words
