@@ -181,9 +181,12 @@ def cifar_net(n: int, block: str = "residual", in_channels: int = 1, num_classes
     (:class:`PreActResidual`, with a final BN-ReLU as He et al. 2016b)."""
     if not (isinstance(n, int) and n >= 1):
         raise ValueError(f"n (blocks per stage) must be a positive integer, got {n!r}")
-    makers = {"plain": Plain, "preact": PreActResidual,  # (in, out, stride) -> block
+    # Lambdas, not the classes themselves: they look the names up when called, and the
+    # chapter that writes this function out defines PreActResidual after it.
+    makers = {"plain": lambda i, o, s: Plain(i, o, s),
               "residual": lambda i, o, s: Residual(i, o, use_1x1conv=i != o or s != 1,
-                                                   strides=s)}
+                                                   strides=s),
+              "preact": lambda i, o, s: PreActResidual(i, o, s)}
     if block not in makers:
         raise ValueError(f"block must be one of {sorted(makers)}, got {block!r}")
     c = widths[0]
