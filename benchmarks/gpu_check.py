@@ -133,7 +133,7 @@ def plan(args, folder: Path, scratch: Path, d2l_ok: bool, peak: float | None) ->
                                 "--out", str(folder / f"train_speed_{label}")],
                           caps["speed"], note=d2l_note))
     # The full runs: both recipes at the notes' 224 px, then the notes' recipe at d2l-zh's own
-    # 96 px, the reference the training chapters compare with d2l-zh's published run (about 9
+    # 96 px, the reference the training chapters compare with d2l-zh's published run (about 7
     # hours on 2 CPU cores, minutes on a GPU).
     at_96 = [] if args.rehearsal else ["--resize", "96"]
     for name, recipe, extra in [("full_seed", "seed", []), ("full_improved", "improved", []),
