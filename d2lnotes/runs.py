@@ -168,9 +168,8 @@ def load_records(folder: str | os.PathLike) -> dict[str, tuple[dict, pd.DataFram
 
 def incomplete_reasons(record: dict, recipe: str | None = None,
                        resize: int | None = None) -> list[str]:
-    """Why ``record`` is not a finished run on all of Fashion-MNIST (60,000/10,000) with every
-    planned epoch (optionally of one ``recipe`` at one ``resize``), in words; empty if it is.
-    A chapter judges only complete runs, and names these reasons for the others."""
+    """Why ``record`` is not :func:`is_complete`, in words (empty if it is): a chapter judges
+    only complete runs, and names these reasons for the others."""
     s, done = record["settings"], len(record["history"])
     reasons = []
     if done != s["epochs"]:
